@@ -1,0 +1,1 @@
+"""aione graders: exchange, sandboxed autograding, feedback, grade export, curriculum runs."""

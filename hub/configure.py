@@ -1,0 +1,145 @@
+"""Map validated settings onto JupyterHub's traitlets.
+
+Each ``update_*`` function is pure: it takes a traitlets ``Config``, the
+:class:`hub.settings.Settings` and a :class:`Runtime` (facts discovered on the
+host, such as the learner network's gateway) and only sets config values.
+Unit tests feed a plain ``Config()`` through :func:`apply` and check values.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from traitlets.config import Config
+
+from hub.settings import Settings, parse_bytes
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+#: Scopes of the automation service whose token comes from $AIONE_API_TOKEN.
+AUTOMATION_SCOPES = [
+    "admin:users",
+    "admin:servers",
+    "admin:groups",
+    "tokens",
+    "access:servers",
+    "read:hub",
+    "list:users",
+    "list:groups",
+]
+CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Facts found on the host before configuring (see :func:`hub.hubconfig.prepare`)."""
+
+    hub_ip: str
+    proxy_command: list[str]
+    proxy_auth_token: str
+    api_token: str | None = None
+    python: str = sys.executable
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+
+def update_hub(c: Config, s: Settings, rt: Runtime) -> None:
+    """Hub addresses, database, secrets' files, timeouts and restart behaviour."""
+    c.JupyterHub.bind_url = f"http://{s.hub.ip}:{s.hub.port}"
+    c.JupyterHub.hub_ip = rt.hub_ip
+    c.JupyterHub.hub_port = s.hub.hub_port
+    c.JupyterHub.db_url = s.db_url
+    c.JupyterHub.cookie_secret_file = str(s.state_dir / "jupyterhub_cookie_secret")
+    c.JupyterHub.pid_file = str(s.state_dir / "jupyterhub.pid")
+    c.JupyterHub.cleanup_servers = False
+    c.JupyterHub.concurrent_spawn_limit = s.hub.concurrent_spawn_limit
+    c.JupyterHub.template_paths = [str(TEMPLATES)]
+    c.JupyterHub.default_url = "/hub/home"
+    c.Spawner.start_timeout = s.hub.start_timeout
+    c.Spawner.http_timeout = s.hub.http_timeout
+
+
+def update_proxy(c: Config, s: Settings, rt: Runtime) -> None:
+    """The Node.js configurable-http-proxy, started and owned by the hub."""
+    c.JupyterHub.proxy_class = "jupyterhub.proxy.ConfigurableHTTPProxy"
+    c.ConfigurableHTTPProxy.command = list(rt.proxy_command)
+    c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{s.hub.proxy_api_port}"
+    c.ConfigurableHTTPProxy.auth_token = rt.proxy_auth_token
+    c.ConfigurableHTTPProxy.pid_file = str(s.state_dir / "proxy.pid")
+    c.ConfigurableHTTPProxy.should_start = True
+
+
+def update_auth(c: Config, s: Settings, rt: Runtime) -> None:
+    """The embedded password authenticator; admins from the settings."""
+    c.JupyterHub.authenticator_class = "hub.auth.AioneAuthenticator"
+    c.AioneAuthenticator.accounts_file = str(s.state_dir / "accounts.sqlite")
+    c.Authenticator.admin_users = set(s.hub.admin_users)
+    # Who may sign in is decided by the account store (AioneAuthenticator.check_allowed).
+    c.Authenticator.any_allow_config = True
+
+
+def update_spawner(c: Config, s: Settings, rt: Runtime) -> None:
+    """One container per learner, named volumes, limits of the default profile."""
+    sp = s.spawner
+    c.JupyterHub.spawner_class = "hub.spawner.AioneSpawner"
+    c.AioneSpawner.image = sp.image
+    c.AioneSpawner.pull_policy = "never"
+    c.AioneSpawner.network_name = sp.network
+    c.AioneSpawner.use_internal_ip = True
+    c.AioneSpawner.remove = True
+    c.AioneSpawner.prefix = sp.container_prefix
+    c.AioneSpawner.volumes = {
+        sp.home_volume: "/home/jovyan",
+        sp.data_volume: {"bind": sp.data_mount, "mode": "ro"},
+    }
+    c.AioneSpawner.notebook_dir = "/home/jovyan"
+    c.AioneSpawner.cpu_limit = sp.cpu_limit
+    c.AioneSpawner.mem_limit = parse_bytes(sp.mem_limit)
+    c.AioneSpawner.docker_threads = sp.docker_threads
+    c.AioneSpawner.extra_create_kwargs = {"labels": {"aione.role": "learner"}}
+    c.AioneSpawner.aione_environment = {"AIONE_DATA_DIR": sp.data_mount, **rt.extra_env}
+    c.AioneSpawner.default_url = "/lab"
+    if sp.docker_host:
+        c.AioneSpawner.client_kwargs = {"base_url": sp.docker_host}
+
+
+def update_services(c: Config, s: Settings, rt: Runtime) -> None:
+    """Managed services (idle culler) and the automation token's service."""
+    services: list[dict[str, object]] = []
+    roles: list[dict[str, object]] = []
+    if s.culler.enabled:
+        services.append(
+            {
+                "name": "idle-culler",
+                "command": [
+                    rt.python,
+                    "-m",
+                    "jupyterhub_idle_culler",
+                    f"--timeout={s.culler.timeout}",
+                    f"--cull-every={s.culler.every}",
+                ],
+            }
+        )
+        roles.append({"name": "idle-culler", "scopes": CULLER_SCOPES, "services": ["idle-culler"]})
+    if rt.api_token:
+        services.append({"name": "aione-automation", "api_token": rt.api_token})
+        roles.append(
+            {
+                "name": "aione-automation",
+                "scopes": AUTOMATION_SCOPES,
+                "services": ["aione-automation"],
+            }
+        )
+    c.JupyterHub.services = services
+    c.JupyterHub.load_roles = roles
+
+
+UPDATES = (update_hub, update_proxy, update_auth, update_spawner, update_services)
+
+
+def apply(c: Config, s: Settings, rt: Runtime) -> Config:
+    """Apply every ``update_*`` in order; returns ``c``."""
+    for update in UPDATES:
+        update(c, s, rt)
+    return c
