@@ -22,6 +22,8 @@ from hub.errors import AioneError
 COMMAND_MODULES: tuple[str, ...] = (
     "hub.commands.up",
     "hub.commands.images",
+    "graders.commands.curriculum",
+    "hub.commands.gpu",
 )
 
 EPILOG = """\

@@ -8,6 +8,7 @@ Dockerfile trusts it for apt, pip and Python at build and run time.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import subprocess
@@ -47,6 +48,34 @@ def run(cmd: Sequence[str], *, input_file: Path | None = None, cwd: Path | None 
         raise ImageBuildError(f"'{' '.join(cmd[:3])} ...' failed: {tail[0]}")
     log.debug("%s", proc.stdout[-4000:])
     return proc.stdout
+
+
+def inputs_digest() -> str:
+    """SHA-256 over every file the learner image is built from (Dockerfile, requirements,
+    etc files, the graders package); stored as the image label ``aione.inputs``."""
+    digest = hashlib.sha256()
+    for top in (PROJECT_ROOT / "images" / "learner", PROJECT_ROOT / "graders"):
+        for path in sorted(top.rglob("*")):
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(str(path.relative_to(PROJECT_ROOT)).encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def image_label(name: str, label: str) -> str | None:
+    """The value of ``label`` on local image ``name``, or None."""
+    proc = subprocess.run(
+        ["docker", "image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', name],
+        capture_output=True,
+        text=True,
+    )
+    value = proc.stdout.strip()
+    return value if proc.returncode == 0 and value and value != "<no value>" else None
+
+
+def is_current(tag: str = LEARNER_IMAGE) -> bool:
+    """True when ``tag`` exists and was built from the current inputs."""
+    return image_label(tag, "aione.inputs") == inputs_digest()
 
 
 def image_exists(name: str) -> bool:
@@ -154,6 +183,8 @@ def build_learner(plan: BuildPlan) -> str:
             str(ctx / "images" / "learner" / "Dockerfile"),
             "--build-arg",
             f"BASE_IMAGE={plan.base_image}",
+            "--label",
+            f"aione.inputs={inputs_digest()}",
         ]
         if plan.wheelhouse:
             cmd += ["--build-arg", "TORCH_INDEX_URL="]

@@ -23,6 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hub.errors import SettingsError
+from hub.roles import COURSE_ID_RE
 
 SYSTEM_CONFIG = Path("/etc/aione/aione.yaml")
 _BYTES_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
@@ -121,6 +122,21 @@ class AuthSection(Section):
     )
 
 
+class CourseEntry(Section):
+    id: str = Field(description="Course id: lowercase letters, digits and dashes, e.g. mfg-2026.")
+    track: str | None = Field(
+        None, description="Catalog track under courses/ whose assignments this course uses."
+    )
+    title: str = Field("", description="Display title.")
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not COURSE_ID_RE.match(value):
+            raise ValueError("use lowercase letters, digits and dashes (at most 48), e.g. mfg-2026")
+        return value
+
+
 class Settings(Section):
     """The whole operator settings file."""
 
@@ -129,6 +145,20 @@ class Settings(Section):
     spawner: SpawnerSection = Field(default_factory=SpawnerSection)
     culler: CullerSection = Field(default_factory=CullerSection)
     auth: AuthSection = Field(default_factory=AuthSection)
+    courses: list[CourseEntry] = Field(default_factory=list, description="Courses on this hub.")
+
+    @field_validator("courses")
+    @classmethod
+    def _unique_courses(cls, value: list[CourseEntry]) -> list[CourseEntry]:
+        ids = [c.id for c in value]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"course ids must be unique; repeated: {', '.join(dupes)}")
+        return value
+
+    def course(self, course_id: str) -> CourseEntry | None:
+        """The course with this id, or None."""
+        return next((c for c in self.courses if c.id == course_id), None)
 
     @property
     def db_url(self) -> str:

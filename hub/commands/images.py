@@ -46,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     build.add_argument("--wheelhouse", type=Path, help="directory of wheels to prefer")
     build.add_argument("--tag", default=images.LEARNER_IMAGE, help="image tag to build")
+    build.add_argument("--if-changed", action="store_true",
+                       help="skip the build when the image was built from the current inputs")
     build.set_defaults(func=_build)
     base = action.add_parser("base", help="build the local Debian base image with debootstrap")
     base.add_argument("--name", default=images.LOCAL_BASE, help="tag of the base image")
@@ -54,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _build(args: argparse.Namespace) -> int:
+    if args.if_changed and images.is_current(args.tag):
+        print(f"{args.tag} is up to date")
+        return 0
     plan = images.plan_learner_build(args.base_image, args.extra_ca_cert, args.wheelhouse, args.tag)
     print(f"building {plan.tag} on {plan.base_image} ...")
     images.build_learner(plan)
