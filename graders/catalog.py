@@ -205,8 +205,17 @@ def _parse_course_file(course_file: Path) -> CourseEntry:
     try:
         return CourseEntry.model_validate(data)
     except ValidationError as err:
-        lines = [f"{course_file}: {_key_path(e['loc'], data)}: {e['msg']}" for e in err.errors()]
+        lines = [
+            f"{course_file}: {_key_path(e['loc'], data)}: {e['msg']}{_got(e)}" for e in err.errors()
+        ]
         raise CurriculumError("; ".join(lines)) from err
+
+
+def _got(error: Any) -> str:
+    value = error.get("input")
+    if error.get("type") == "missing" or isinstance(value, dict | list):
+        return ""
+    return f" (got {value!r})"
 
 
 def _key_path(loc: Sequence[int | str], data: Any) -> str:
@@ -293,7 +302,9 @@ def _check_notebook(notebook: Path, item: AssignmentEntry, where: str) -> list[s
     return problems + _check_parameters(notebook, nb, item)
 
 
-def _check_parameters(notebook: Path, nb: nbformat.NotebookNode, item: AssignmentEntry) -> list[str]:
+def _check_parameters(
+    notebook: Path, nb: nbformat.NotebookNode, item: AssignmentEntry
+) -> list[str]:
     code = [c for c in nb.cells if c.cell_type == "code"]
     if not code or "parameters" not in code[0].get("metadata", {}).get("tags", []):
         return [

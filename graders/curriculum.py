@@ -153,9 +153,14 @@ class CurriculumRunner(LoggingConfigurable):
         config=True
     )
 
-    @default("jobs")
-    def _jobs_default(self) -> int:
-        return cpu_count()
+    @default("log")
+    def _log_default(self) -> logging.Logger:
+        return log
+
+    @property
+    def effective_jobs(self) -> int:
+        """``jobs``, with 0 meaning one per CPU core."""
+        return self.jobs if self.jobs > 0 else cpu_count()
 
     def test(
         self,
@@ -213,7 +218,9 @@ class CurriculumRunner(LoggingConfigurable):
             timeout = self.full_cell_timeout
         else:
             timeout = max(self.min_cell_timeout, math.ceil(self.timeout_factor * entry.budget_s))
-        work = Path(self.work_dir).resolve() / course.track / assignment_id if self.work_dir else None
+        work = (
+            Path(self.work_dir).resolve() / course.track / assignment_id if self.work_dir else None
+        )
         return AssignmentTask(
             track=course.track,
             assignment=assignment_id,
@@ -223,7 +230,7 @@ class CurriculumRunner(LoggingConfigurable):
             check_budget=not self.full,
             cell_timeout=timeout,
             kernel_name=self.kernel_name,
-            threads=max(1, cpu_count() // max(1, self.jobs)),
+            threads=max(1, cpu_count() // self.effective_jobs),
             work_dir=str(work) if work else None,
         )
 
@@ -242,7 +249,7 @@ class CurriculumRunner(LoggingConfigurable):
         if not tasks:
             return []
         results: list[AssignmentResult] = []
-        workers = max(1, min(self.jobs, len(tasks)))
+        workers = min(self.effective_jobs, len(tasks))
         self.log.info("testing %d assignments with %d parallel jobs", len(tasks), workers)
         # Longest budgets first, so that the slowest assignment does not start last.
         ordered = sorted(tasks, key=lambda t: -t.budget_s)
@@ -352,8 +359,9 @@ def _isolate_process(task: AssignmentTask, root: Path) -> None:
     os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(task.threads))
-    stream = open(root / "worker.log", "a", buffering=1, encoding="utf-8")  # noqa: SIM115
-    os.dup2(stream.fileno(), 2)  # kernels inherit fd 2: their chatter goes to the log
+    stream = open(root / "worker.log", "a", buffering=1, encoding="utf-8")
+    os.dup2(stream.fileno(), 1)  # kernels inherit fds 1 and 2: their chatter goes to the log
+    os.dup2(stream.fileno(), 2)
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
@@ -374,7 +382,11 @@ class _AssignmentCheck:
         shutil.copytree(task.source_dir, source, ignore=_IGNORE)
         self.nbgrader.generate(task.assignment)
         graded: dict[str, dict[str, _Grade]] = {}
-        for student, folder in ((SOLUTION, source), (STUDENT, self.nbgrader.release(task))):
+        runs = (
+            (SOLUTION, source, "solution"),
+            (STUDENT, self.nbgrader.release(task), "student version"),
+        )
+        for student, folder, who in runs:
             self.nbgrader.submit(task.assignment, student, folder, task.parameters)
             seconds, error = self.nbgrader.autograde(task.assignment, student)
             if student == SOLUTION:
@@ -382,12 +394,12 @@ class _AssignmentCheck:
             else:
                 result.student_s = seconds
             if error:
-                result.failures.append(f"{student}: nbgrader autograde failed: {error}")
+                result.failures.append(f"{who}: nbgrader autograde failed: {error}")
                 continue
             graded[student] = self.nbgrader.grades(task.assignment, student)
             if task.check_budget and seconds > task.budget_s:
                 result.failures.append(
-                    f"{student}: ran {seconds:.1f} s, over budget_s {task.budget_s:g} "
+                    f"{who}: ran {seconds:.1f} s, over budget_s {task.budget_s:g} "
                     "(course.yaml); make QUICK mode faster or raise the budget"
                 )
         if SOLUTION in graded:
@@ -505,15 +517,18 @@ class NbgraderCourse:
         if error:
             raise CurriculumError(f"nbgrader generate_assignment failed: {error}")
 
-    def submit(self, assignment: str, student: str, folder: Path, parameters: dict[str, Any]) -> None:
+    def submit(
+        self, assignment: str, student: str, folder: Path, parameters: dict[str, Any]
+    ) -> None:
         """Copy ``folder`` as ``student``'s submission and inject ``parameters`` like papermill."""
+        from papermill.iorw import load_notebook_node
         from papermill.parameterize import parameterize_notebook
 
         target = self.root / "submitted" / student / assignment
         shutil.copytree(folder, target, ignore=_IGNORE)
         path = target / f"{assignment}.ipynb"
         if parameters:
-            nb = nbformat.read(path, as_version=4)
+            nb = load_notebook_node(str(path))
             nb = parameterize_notebook(
                 nb, parameters, kernel_name=self.kernel_name, language="python"
             )
@@ -531,9 +546,7 @@ class NbgraderCourse:
                     "set TMPDIR to a short path such as /tmp"
                 )
             started = time.perf_counter()
-            error = self._convert(
-                Autograde, ipc_dir, assignment_id=assignment, student_id=student
-            )
+            error = self._convert(Autograde, ipc_dir, assignment_id=assignment, student_id=student)
             return time.perf_counter() - started, error
         finally:
             shutil.rmtree(ipc_dir, ignore_errors=True)

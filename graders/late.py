@@ -59,9 +59,9 @@ class PercentPerDayPenalty(LateSubmissionPlugin):
     percent_per_day = Float(
         0.0, help="Percent of the notebook score lost per started day late (0: flag only)."
     ).tag(config=True)
-    grace_minutes = Float(
-        0.0, help="Minutes past the due date that still count as on time."
-    ).tag(config=True)
+    grace_minutes = Float(0.0, help="Minutes past the due date that still count as on time.").tag(
+        config=True
+    )
     max_percent = Float(100.0, help="The most a late notebook can lose, in percent.").tag(
         config=True
     )
@@ -75,5 +75,7 @@ class PercentPerDayPenalty(LateSubmissionPlugin):
         )
         if points <= 0:
             return None
-        self.log.info("%s: late by %.0f s, penalty %.2f points", student_id, total_seconds_late, points)
+        self.log.info(
+            "%s: late by %.0f s, penalty %.2f points", student_id, total_seconds_late, points
+        )
         return points

@@ -55,8 +55,9 @@ class GradingSection(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     courses_root: Path | None = Field(
-        None, description="Folder holding one nbgrader course folder per course; "
-        "default: <state_dir>/courses."
+        None,
+        description="Folder holding one nbgrader course folder per course; "
+        "default: <state_dir>/courses.",
     )
     image: str = Field(
         "aione/learner:latest", description="Image each submission runs in (needs ipykernel)."
@@ -83,8 +84,10 @@ class GradingSection(BaseModel):
         300, ge=5, description="Wall-clock seconds for one whole submission; then it is killed."
     )
     output_limit_bytes: int = Field(
-        4 * 1024**2, ge=1024, description="Output kept per notebook (e.g. 4M); the rest is "
-        "dropped with a note. Errors are always kept."
+        4 * 1024**2,
+        ge=1024,
+        description="Output kept per notebook (e.g. 4M); the rest is "
+        "dropped with a note. Errors are always kept.",
     )
     reveal_hidden_tests: bool = Field(
         False, description="Show hidden tests (and their tracebacks) in feedback."
@@ -94,8 +97,9 @@ class GradingSection(BaseModel):
     )
     late_penalty: LatePenaltySection = Field(default_factory=LatePenaltySection)
     gradebook_url: str | None = Field(
-        None, description="SQLAlchemy URL of the gradebook; '{course}' is replaced by the "
-        "course name. Default: sqlite in the course folder (gradebook.db)."
+        None,
+        description="SQLAlchemy URL of the gradebook; '{course}' is replaced by the "
+        "course name. Default: sqlite in the course folder (gradebook.db).",
     )
 
     @field_validator("mem_limit", "work_size")

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hub.commands.images",
     "graders.commands.curriculum",
     "hub.commands.gpu",
+    "graders.commands.grade",
 )
 
 EPILOG = """\

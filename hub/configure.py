@@ -14,6 +14,8 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+from hub import rbac
+from hub.errors import SettingsError
 from hub.settings import Settings, parse_bytes
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -55,7 +57,6 @@ def update_hub(c: Config, s: Settings, rt: Runtime) -> None:
     c.JupyterHub.cleanup_servers = False
     c.JupyterHub.concurrent_spawn_limit = s.hub.concurrent_spawn_limit
     c.JupyterHub.template_paths = [str(TEMPLATES)]
-    c.JupyterHub.default_url = "/hub/home"
     c.Spawner.start_timeout = s.hub.start_timeout
     c.Spawner.http_timeout = s.hub.http_timeout
 
@@ -71,12 +72,52 @@ def update_proxy(c: Config, s: Settings, rt: Runtime) -> None:
 
 
 def update_auth(c: Config, s: Settings, rt: Runtime) -> None:
-    """The embedded password authenticator; admins from the settings."""
-    c.JupyterHub.authenticator_class = "hub.auth.AioneAuthenticator"
-    c.AioneAuthenticator.accounts_file = str(s.state_dir / "accounts.sqlite")
+    """Who signs in: embedded password accounts (default) or the organisation's
+    OpenID Connect provider (``auth.kind: oidc``); admins from the settings.
+
+    Raises :class:`SettingsError` when a group rule names a course not listed
+    under ``courses:``.
+    """
     c.Authenticator.admin_users = set(s.hub.admin_users)
-    # Who may sign in is decided by the account store (AioneAuthenticator.check_allowed).
+    # Who may sign in is decided by the account store (AioneAuthenticator.check_allowed)
+    # or by the group rules and cohorts (AioneOidcAuthenticator.admit).
     c.Authenticator.any_allow_config = True
+    # No server before a one-time password is changed, nor after cohort access ended.
+    c.Spawner.pre_spawn_hook = rbac.spawn_gate
+    if s.auth.kind == "password":
+        c.JupyterHub.authenticator_class = "hub.auth.AioneAuthenticator"
+        c.AioneAuthenticator.accounts_file = str(s.state_dir / "accounts.sqlite")
+        return
+    o = s.auth.oidc
+    unknown = sorted({cid for r in o.rules for cid in r.courses} - {x.id for x in s.courses})
+    if unknown:
+        raise SettingsError(
+            f"auth.oidc.rules name courses not listed under 'courses:': {', '.join(unknown)}; "
+            "add them to courses or fix the rules"
+        )
+    c.JupyterHub.authenticator_class = "hub.oidc.AioneOidcAuthenticator"
+    a = c.AioneOidcAuthenticator
+    a.issuer = o.issuer
+    a.client_id = o.client_id
+    for key in ("authorize_url", "token_url", "userdata_url"):
+        if getattr(o, key):
+            a[key] = getattr(o, key)
+    if o.client_secret_file:
+        a.client_secret_file = str(o.client_secret_file)
+    if o.callback_url:
+        a.oauth_callback_url = o.callback_url
+    a.username_claim = o.username_claim
+    a.groups_claim = o.groups_claim
+    a.scope = list(o.scopes)
+    a.login_service = o.login_service
+    a.validate_server_cert = o.validate_cert
+    a.group_rules = [r.model_dump() for r in o.rules]
+    # Groups are synced by aione, not by OAuthenticator: the group API stays on for rosters.
+    a.manage_groups = False
+    a.enable_auth_state = True
+    a.auth_state_key_file = str(s.state_dir / "auth_state_key")
+    a.auth_refresh_age = o.refresh_age
+    a.refresh_pre_spawn = True
 
 
 def update_spawner(c: Config, s: Settings, rt: Runtime) -> None:
@@ -135,7 +176,19 @@ def update_services(c: Config, s: Settings, rt: Runtime) -> None:
     c.JupyterHub.load_roles = roles
 
 
-UPDATES = (update_hub, update_proxy, update_auth, update_spawner, update_services)
+def update_roles(c: Config, s: Settings, rt: Runtime) -> None:
+    """Both groups of every course exist from the start; each course's
+    instructors get its role (see :mod:`hub.rbac`). Adds to what earlier
+    updates loaded."""
+    courses = [x.id for x in s.courses]
+    c.JupyterHub.load_groups = {
+        **c.JupyterHub.get("load_groups", {}),
+        **rbac.course_groups(courses),
+    }
+    c.JupyterHub.load_roles = [*c.JupyterHub.get("load_roles", []), *rbac.course_roles(courses)]
+
+
+UPDATES = (update_hub, update_proxy, update_auth, update_spawner, update_services, update_roles)
 
 
 def apply(c: Config, s: Settings, rt: Runtime) -> Config:

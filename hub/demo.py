@@ -64,17 +64,16 @@ def sensor_csv(seed: int = 7, machines: int = 5, hours: int = 72) -> bytes:
 
 def ensure_data(api: docker.DockerClient, s: Settings) -> None:
     """Write the example data set into the shared data volume (idempotent)."""
-    payload = sensor_csv()
+    files = {
+        DATA_FILE: sensor_csv(),
+        "demo/README.txt": b"Demo data of aione: hourly sensor readings of five machines.\n",
+    }
     archive = io.BytesIO()
     with tarfile.open(fileobj=archive, mode="w") as tar:
-        for path, data in ((DATA_FILE, payload),):
+        for path, data in files.items():
             info = tarfile.TarInfo(path)
             info.size, info.mode, info.mtime = len(data), 0o644, int(time.time())
             tar.addfile(info, io.BytesIO(data))
-        readme = "Demo data of aione: hourly sensor readings of five machines.\n".encode()
-        info = tarfile.TarInfo("demo/README.txt")
-        info.size, info.mode = len(readme), 0o644
-        tar.addfile(info, io.BytesIO(readme))
     container = api.containers.create(
         s.spawner.image,
         command=["true"],

@@ -53,3 +53,7 @@ class CurriculumError(AioneError):
 
 class GpuDiscoveryError(AioneError):
     """nvidia-smi is missing or failed, so the GPU inventory cannot be discovered."""
+
+
+class CohortError(AioneError):
+    """A cohort is unknown, or a cohort operation cannot be carried out."""

@@ -177,6 +177,8 @@ class DockerGpuConfig:
 def docker_device_request(devices: Sequence[GpuDevice]) -> DockerGpuConfig:
     """The Docker pieces that expose exactly ``devices`` (by UUID) to a container.
 
+    The environment names the same UUIDs (and CUDA plus nvidia-smi as the
+    driver capabilities), so the NVIDIA runtime agrees with the device request.
     With no devices, ``NVIDIA_VISIBLE_DEVICES=void`` keeps a CPU learner away
     from every GPU even where the NVIDIA runtime is Docker's default and the
     image (like nvidia/cuda bases) sets ``NVIDIA_VISIBLE_DEVICES=all``.
@@ -191,7 +193,10 @@ def docker_device_request(devices: Sequence[GpuDevice]) -> DockerGpuConfig:
     request = docker.types.DeviceRequest(driver="nvidia", device_ids=uuids, capabilities=[["gpu"]])
     return DockerGpuConfig(
         host_config={"device_requests": [request]},
-        environment={"NVIDIA_VISIBLE_DEVICES": ",".join(uuids)},
+        environment={
+            "NVIDIA_VISIBLE_DEVICES": ",".join(uuids),
+            "NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
+        },
     )
 
 
@@ -252,7 +257,8 @@ class GpuAllocator:
         mig_type: str | None = None,
         shared_max: int = 1,
     ) -> list[GpuDevice]:
-        """Give ``count`` GPUs (MIG slices of ``mig_type`` if set) to ``(user, server)``.
+        """Give ``count`` GPUs (MIG slices of ``mig_type`` if set) to ``(user, server)``;
+        returns them sorted by UUID.
 
         ``shared_max`` > 1 asks for shared mode: at most that many learners on
         one GPU. Idempotent: if ``(user, server)`` already holds GPUs, returns
@@ -267,11 +273,12 @@ class GpuAllocator:
         groups = sorted(set(groups))
         with self._transaction() as db:
             rows = _rows(db)
-            held = [r for r in rows if (r.user, r.server) == (user, server)]
+            held = sorted(r.uuid for r in rows if (r.user, r.server) == (user, server))
             if held:
-                log.debug("%s/%s already holds %s", user, server, [r.uuid for r in held])
-                return [self._device(db, r.uuid) for r in held]
+                log.debug("%s/%s already holds %s", user, server, held)
+                return [self._device(db, uuid) for uuid in held]
             chosen, cohort = self._choose(rows, groups, count, mig_type, shared_max)
+            chosen.sort(key=lambda d: d.uuid)
             mode: Mode = "shared" if shared_max > 1 else "exclusive"
             now = time.time()
             db.executemany(
@@ -479,12 +486,13 @@ def _none_free(
 ) -> str:
     busy = sum(1 for d in pool if by_uuid.get(d.uuid))
     ko_kind, en_kind = _kind(mig_type)
-    need = f", {count}개 필요" if count > 1 else ""
-    need_en = f", you asked for {count}" if count > 1 else ""
-    return (
-        f"지금 비어 있는 {ko_kind}가 없습니다 ({len(pool)}개 중 {busy}개 사용 중{need}). {_FIX}. / "
-        f"No {en_kind} free right now ({busy} of {len(pool)} in use{need_en}); {_FIX_EN}."
-    )
+    if count == 1:
+        ko = f"지금 비어 있는 {ko_kind}가 없습니다 ({len(pool)}개 중 {busy}개 사용 중)"
+        en = f"No {en_kind} free right now ({busy} of {len(pool)} in use)"
+    else:
+        ko = f"지금 비어 있는 {ko_kind}가 부족합니다 ({len(pool)}개 중 {busy}개 사용 중, {count}개 필요)"
+        en = f"Not enough {en_kind} free right now ({busy} of {len(pool)} in use, you asked for {count})"
+    return f"{ko}. {_FIX}. / {en}; {_FIX_EN}."
 
 
 def _no_such_kind(mig_type: str | None) -> str:

@@ -116,10 +116,116 @@ class CullerSection(Section):
     every: int = Field(300, ge=10, description="Check this often (seconds).")
 
 
-class AuthSection(Section):
-    kind: Literal["password"] = Field(
-        "password", description="'password': embedded accounts from cohort imports (no sign-up)."
+class OidcGroupRule(Section):
+    """Members of a provider group get an aione role, courses and a cohort."""
+
+    group: str = Field(
+        min_length=1,
+        description=(
+            "Provider group as sent in the groups claim, e.g. /companies/acme/learners "
+            "(Keycloak full path; the leading / is optional). '*' matches within one "
+            "path segment, '**' across segments: /companies/*/instructors."
+        ),
     )
+    role: Literal["learner", "instructor", "admin"] = Field(
+        description="learner: own server; instructor: grading of the courses; admin: all."
+    )
+    courses: list[str] = Field(
+        default_factory=list, description="Course ids whose learner or instructor group to join."
+    )
+    cohort: str | None = Field(None, description="Cohort whose group members join (learners).")
+
+    @field_validator("courses")
+    @classmethod
+    def _course_ids(cls, value: list[str]) -> list[str]:
+        bad = [c for c in value if not COURSE_ID_RE.match(c)]
+        if bad:
+            raise ValueError(f"{bad} are not course ids; use the ids listed under 'courses:'")
+        return value
+
+    @field_validator("cohort")
+    @classmethod
+    def _cohort_name(cls, value: str | None) -> str | None:
+        if value is not None and not COURSE_ID_RE.match(value):
+            raise ValueError("use lowercase letters, digits and dashes, e.g. acme-2026")
+        return value
+
+
+class OidcSection(Section):
+    """Sign-in through the organisation's OpenID Connect provider (auth.kind: oidc)."""
+
+    issuer: str = Field(
+        "", description="Issuer URL, e.g. https://sso.example.org/realms/aione (no trailing /)."
+    )
+    authorize_url: str | None = Field(None, description="Default: from the issuer's discovery.")
+    token_url: str | None = Field(None, description="Default: from the issuer's discovery.")
+    userdata_url: str | None = Field(None, description="Default: from the issuer's discovery.")
+    client_id: str = Field("", description="Client id registered at the provider.")
+    client_secret_file: Path | None = Field(
+        None,
+        description="File holding the client secret; default: $AIONE_OIDC_CLIENT_SECRET.",
+    )
+    callback_url: str | None = Field(
+        None,
+        description="Public URL of /hub/oauth_callback; default: guessed from each request.",
+    )
+    username_claim: str = Field("preferred_username", description="Claim naming the user.")
+    groups_claim: str = Field(
+        "groups", description="Claim listing the user's groups; dotted for nested claims."
+    )
+    scopes: list[str] = Field(
+        default_factory=lambda: ["openid", "profile", "email"],
+        description="Scopes to ask for; add the one that releases the groups claim if needed.",
+    )
+    login_service: str = Field(
+        "기관 계정 / organisation account", description="Shown on the sign-in button."
+    )
+    refresh_age: int = Field(
+        300, ge=0, description="Re-read the user's groups after this many seconds (0: never)."
+    )
+    validate_cert: bool = Field(True, description="Check the provider's TLS certificate.")
+    rules: list[OidcGroupRule] = Field(
+        default_factory=list, description="Group rules; users in no rule's group are refused."
+    )
+
+    @field_validator("issuer", "authorize_url", "token_url", "userdata_url", "callback_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http(s) URL, e.g. https://sso.example.org/realms/aione")
+        return value.rstrip("/") if value else value
+
+
+class AuthSection(Section):
+    kind: Literal["password", "oidc"] = Field(
+        "password",
+        description=(
+            "'password': embedded accounts from cohort imports (no sign-up); "
+            "'oidc': the organisation's OpenID Connect provider (see oidc)."
+        ),
+    )
+    oidc: OidcSection = Field(
+        default_factory=OidcSection,
+        validate_default=True,
+        description="The provider, used when kind is oidc.",
+    )
+
+    @field_validator("oidc")
+    @classmethod
+    def _oidc_complete(cls, value: OidcSection, info: Any) -> OidcSection:
+        if info.data.get("kind") != "oidc":
+            if value != OidcSection():
+                raise ValueError("is set but auth.kind is 'password'; set kind: oidc or remove it")
+            return value
+        missing = [k for k in ("issuer", "client_id") if not getattr(value, k)]
+        if missing:
+            raise ValueError(f"auth.kind is oidc: set {' and '.join(missing)} under auth.oidc")
+        if not value.rules:
+            raise ValueError(
+                "auth.kind is oidc: add at least one rule under auth.oidc.rules, e.g. "
+                "{group: /companies/acme/learners, role: learner, courses: [mfg-2026]}"
+            )
+        return value
 
 
 class CourseEntry(Section):

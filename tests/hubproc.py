@@ -111,9 +111,7 @@ class HubProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def api(
-        self, method: str, path: str, body: Any = None, token: str | None = None
-    ) -> Any:
+    def api(self, method: str, path: str, body: Any = None, token: str | None = None) -> Any:
         """Call the hub REST API; returns parsed JSON (or None); raises HTTPError."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
@@ -126,13 +124,13 @@ class HubProcess:
             raw = resp.read()
         return json.loads(raw) if raw else None
 
-    def request(
-        self, method: str, path: str, token: str, body: Any = None
-    ) -> tuple[int, bytes]:
+    def request(self, method: str, path: str, token: str, body: Any = None) -> tuple[int, bytes]:
         """Any request through the public proxy with a token; returns (status, body)."""
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(
-            f"{self.url}{path}", data=data, method=method,
+            f"{self.url}{path}",
+            data=data,
+            method=method,
             headers={"Authorization": f"token {token}"},
         )
         try:
@@ -171,10 +169,7 @@ class HubProcess:
         raise TimeoutError(f"{name}'s server did not stop in {timeout} s")
 
     def containers(self) -> list[Any]:
-        return [
-            c for c in self.docker.containers.list(all=True)
-            if c.name.startswith(self.prefix)
-        ]
+        return [c for c in self.docker.containers.list(all=True) if c.name.startswith(self.prefix)]
 
     def dump_logs(self) -> None:
         print(f"===== hub log ({self.log_path}) =====\n{self.log()[-20000:]}")

@@ -155,8 +155,16 @@ def _score(result: AssignmentResult) -> str:
 
 def format_table(report: CurriculumReport) -> str:
     """The summary table: one row per assignment, failures listed below, then totals."""
-    header = ("track", "assignment", "result", "time s", "solution s", "student s", "budget s")
-    header += ("points sol | stu",)
+    header = (
+        "track",
+        "assignment",
+        "result",
+        "time s",
+        "solution s",
+        "student s",
+        "budget s",
+        "points sol | stu",
+    )
     rows = [
         (
             r.track,
@@ -171,7 +179,10 @@ def format_table(report: CurriculumReport) -> str:
         for r in report.results
     ]
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in [header, *rows]
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     for result in report.failed:
         lines.append(f"\nFAIL {result.track}/{result.assignment}")
@@ -219,7 +230,8 @@ def junit_xml(report: CurriculumReport) -> bytes:
             out = ET.SubElement(case, "system-out")
             out.text = (
                 f"solution {_seconds(result.solution_s)} s, student {_seconds(result.student_s)} s, "
-                f"budget {result.budget_s} s, points {_score(result)}"
+                f"budget {'-' if result.budget_s is None else f'{result.budget_s:g}'} s, "
+                f"points {_score(result)}"
             )
     ET.indent(root)
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)

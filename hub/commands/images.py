@@ -21,7 +21,7 @@ examples:
 """
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     parser = sub.add_parser(
         "images",
         help="build the base and learner images",
@@ -46,8 +46,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     build.add_argument("--wheelhouse", type=Path, help="directory of wheels to prefer")
     build.add_argument("--tag", default=images.LEARNER_IMAGE, help="image tag to build")
-    build.add_argument("--if-changed", action="store_true",
-                       help="skip the build when the image was built from the current inputs")
+    build.add_argument(
+        "--if-changed",
+        action="store_true",
+        help="skip the build when the image was built from the current inputs",
+    )
     build.set_defaults(func=_build)
     base = action.add_parser("base", help="build the local Debian base image with debootstrap")
     base.add_argument("--name", default=images.LOCAL_BASE, help="tag of the base image")

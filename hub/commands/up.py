@@ -8,10 +8,12 @@ import os
 import sys
 from pathlib import Path
 
+import docker
+
 from hub import demo, docker_engine, hubconfig
 from hub.accounts import AccountStore
 from hub.errors import SettingsError
-from hub.settings import load_settings
+from hub.settings import Settings, load_settings
 
 EPILOG = """\
 examples:
@@ -25,7 +27,7 @@ stop with Ctrl-C: learners' servers keep running and the hub finds them again at
 """
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     parser = sub.add_parser(
         "up",
         help="run the hub in the foreground",
@@ -82,7 +84,7 @@ def _up(args: argparse.Namespace) -> int:
     return 0  # pragma: no cover - execvpe does not return
 
 
-def _demo(settings, api, reset: bool) -> None:  # type: ignore[no-untyped-def]
+def _demo(settings: Settings, api: docker.DockerClient, reset: bool) -> None:
     store = AccountStore(settings.state_dir / "accounts.sqlite")
     accounts = demo.ensure_accounts(store, reset=reset)
     demo.ensure_data(api, settings)

@@ -22,7 +22,9 @@ async def test_learner_server_lifecycle(hub: HubProcess) -> None:
     assert await run_code(hub, "alice", token_a, "5 * 4") == "20"
 
     status, _ = hub.request(
-        "PUT", "/user/alice/api/contents/keep.txt", token_a,
+        "PUT",
+        "/user/alice/api/contents/keep.txt",
+        token_a,
         {"type": "file", "format": "text", "content": "survives"},
     )
     assert status in (200, 201)
@@ -70,8 +72,11 @@ def test_other_learner_is_refused(hub: HubProcess) -> None:
 
 def _aione(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(VENV_BIN / "aione"), *args], capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=60,
+        [str(VENV_BIN / "aione"), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
     )
 
 
@@ -87,7 +92,9 @@ def test_bad_settings_file_names_the_key(tmp_path: Path) -> None:
 
 def test_no_docker_engine_says_how_to_start_one(tmp_path: Path) -> None:
     proc = _aione(
-        "up", "--state-dir", str(tmp_path / "s"),
+        "up",
+        "--state-dir",
+        str(tmp_path / "s"),
         env={"DOCKER_HOST": f"unix://{tmp_path}/no-such.sock"},
     )
     assert proc.returncode == 1

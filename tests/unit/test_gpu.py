@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import re
 import subprocess
 import threading
 import time
@@ -18,12 +19,14 @@ from typing import Any
 
 import docker.types
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from hub import cli
 from hub.errors import GpuAllocationError, GpuDiscoveryError
 from hub.gpu import GpuAllocator, GpuDevice, GpuSettings, docker_device_request, read_status
 from hub.gpu_inventory import discover_gpus, load_inventory, parse_mig_list, parse_query_gpu
+from hub.profiles import ProfilesSettings
 
 A100 = "NVIDIA A100-SXM4-40GB"
 COHORT = "ai-2024-spring"
@@ -256,6 +259,11 @@ def test_several_gpus_for_one_server(tmp_path: Path) -> None:
         alloc.allocate("big2", "", [COHORT], count=2)
     assert len(alloc.allocate("small", "", [COHORT])) == 1
     assert len(alloc.release("big", "")) == 2
+    alloc.allocate("other", "", [])
+    with pytest.raises(
+        GpuAllocationError, match="Not enough GPUs free .*2 of 3 in use, you asked for 2"
+    ):
+        alloc.allocate("big3", "", [], count=2)
 
 
 def test_invalid_requests_and_inventories_are_refused(tmp_path: Path) -> None:
@@ -314,7 +322,10 @@ def test_docker_device_request_exposes_exactly_the_allocated_uuids() -> None:
     assert request.device_ids == [d.uuid for d in devices]
     assert request.capabilities == [["gpu"]]
     assert request.count == 0  # device_ids, not a count: no "all GPUs" by accident
-    assert config.environment == {"NVIDIA_VISIBLE_DEVICES": ",".join(d.uuid for d in devices)}
+    assert config.environment == {
+        "NVIDIA_VISIBLE_DEVICES": ",".join(d.uuid for d in devices),
+        "NVIDIA_DRIVER_CAPABILITIES": "compute,utility",
+    }
 
 
 def test_docker_device_request_hides_every_gpu_from_cpu_learners() -> None:
@@ -330,9 +341,12 @@ def test_docker_device_request_refuses_devices_of_several_hosts() -> None:
 
 # -- nvidia-smi (an outside tool: its recorded output is replayed) ------------
 
-# Recorded from nvidia-smi on a host with two A100 80GB PCIe: GPU 0 in MIG mode
-# (two 1g.10gb and one 3g.40gb instance), GPU 1 not. Format as documented in
-# NVIDIA's MIG user guide (driver 525 and later pad the MIG lines).
+# Recorded with nvidia-smi 580.159.04 on an NVIDIA H200 (MIG off), 2026-11-26.
+QUERY_H200 = "0, GPU-f0bfff09-a92d-2f25-c80d-b7fa340b4110, NVIDIA H200, 143771, Disabled\n"
+LIST_H200 = "GPU 0: NVIDIA H200 (UUID: GPU-f0bfff09-a92d-2f25-c80d-b7fa340b4110)\n"
+# A host with two A100 80GB PCIe, GPU 0 in MIG mode (one 3g.40gb and two 1g.10gb
+# instances), GPU 1 not: lines as published in nvidia-smi output of MIG hosts
+# (NVIDIA's MIG user guide; drivers 525 and later pad the MIG lines like this).
 QUERY_MIG_HOST = """\
 0, GPU-9f0cc172-1db7-8b47-7302-fa9b2ade0c7b, NVIDIA A100 80GB PCIe, 81920, Enabled
 1, GPU-c92e2d5d-4a69-f1cd-4df0-305f8606705a, NVIDIA A100 80GB PCIe, 81920, Disabled
@@ -388,10 +402,20 @@ def test_discover_gives_mig_slices_of_mig_gpus_and_whole_other_gpus() -> None:
     assert smi.commands[1] == ["nvidia-smi", "-L"]
 
 
-def test_discover_without_mig_does_not_list_mig_devices() -> None:
-    smi = ReplayedNvidiaSmi("0, GPU-aaaa, NVIDIA H100 80GB HBM3, 81559, [N/A]\n")
-    assert [d.name for d in discover_gpus(run=smi)] == ["NVIDIA H100 80GB HBM3"]
-    assert len(smi.commands) == 1
+def test_discover_on_a_recorded_h200() -> None:
+    smi = ReplayedNvidiaSmi(QUERY_H200, LIST_H200)
+    (device,) = discover_gpus(run=smi)
+    assert device == GpuDevice(
+        index=0, uuid="GPU-f0bfff09-a92d-2f25-c80d-b7fa340b4110", name="NVIDIA H200",
+        memory_mib=143771,
+    )  # fmt: skip
+    assert len(smi.commands) == 1  # no GPU in MIG mode: nvidia-smi -L is not needed
+    assert parse_mig_list(LIST_H200) == []
+
+
+def test_gpus_without_mig_support_report_na() -> None:
+    smi = ReplayedNvidiaSmi("0, GPU-aaaa, Tesla T4, 15360, [N/A]\n")
+    assert [d.name for d in discover_gpus(run=smi)] == ["Tesla T4"]
 
 
 def test_mig_gpu_without_instances_is_left_out(caplog: pytest.LogCaptureFixture) -> None:
@@ -509,3 +533,11 @@ def test_cli_status_without_state_exits_1_with_the_fix(
     assert cli.main(["gpu", "status", "--state-dir", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--state-dir" in err[0] and str(tmp_path) in err[0]
+
+
+def test_the_settings_examples_in_the_docs_are_valid() -> None:
+    text = (Path(__file__).parents[2] / "docs" / "gpu.md").read_text(encoding="utf-8")
+    full, declared = [yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S)]
+    assert len(ProfilesSettings.model_validate(full["profiles"]).profiles) == 4
+    assert GpuSettings.model_validate(full["gpu"]).quotas["ai-2024-spring"] == 4
+    assert len(GpuSettings.model_validate(declared["gpu"]).inventory) == 2

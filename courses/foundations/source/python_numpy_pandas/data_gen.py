@@ -6,9 +6,11 @@ Generating process (``make_orders``):
   730 for ``"large"``), stores ``A``-``C`` (``"large"``: ``A``-``E``).
 - Order counts: each store and day draws ``Poisson(lam)`` orders with
   ``lam = base[store] * trend * weekly * yearly``:
-  a linear upward **trend** of +30 % per year, a **weekly** pattern (Saturday
-  and Sunday x1.4, Monday x0.85) and a **yearly** season of +-15 % (a sine
-  peaking in early spring). Store bases are 30, 20, 12 (then 16, 9) orders a day.
+  a linear upward **trend** of +60 % per year, a **weekly** pattern (Saturday
+  and Sunday x1.4, Monday x0.85) and a mild **yearly** season of +-6 % (a
+  cosine peaking on day 120, end of April). Store bases are 60, 40, 24 (then
+  32, 18) orders a day. The trend dominates the noise of weekly totals, so the
+  last week's value forecasts the next week better than the long-run mean.
 - Each order line: ``category`` coffee / bakery / merch with probabilities
   0.6 / 0.3 / 0.1 (an **imbalanced** mix); ``unit_price`` log-normal around
   4.5 / 3.2 / 18.0 with 10 % spread; ``quantity`` ``1 + Poisson(0.6)``;
@@ -36,7 +38,10 @@ START = "2024-01-01"
 CATEGORIES = ("coffee", "bakery", "merch")
 CATEGORY_P = (0.6, 0.3, 0.1)
 PRICE = {"coffee": 4.5, "bakery": 3.2, "merch": 18.0}
-STORE_BASE = {"A": 30.0, "B": 20.0, "C": 12.0, "D": 16.0, "E": 9.0}
+STORE_BASE = {"A": 60.0, "B": 40.0, "C": 24.0, "D": 32.0, "E": 18.0}
+TREND_PER_YEAR = 0.60
+SEASON_AMPLITUDE = 0.06
+SEASON_PEAK_DAY = 120
 SIZES = {"small": (365, 3), "large": (730, 5)}
 MISSING_DISCOUNT = 0.06
 MISSING_AGE = 0.10
@@ -48,9 +53,11 @@ DUPLICATE_RATE = 0.01
 def _daily_rates(days: pd.DatetimeIndex, stores: list[str]) -> np.ndarray:
     """Expected orders per (day, store): base x trend x weekly x yearly."""
     t = np.arange(len(days)) / 365.0
-    trend = 1.0 + 0.30 * t
-    weekly = np.select([days.dayofweek >= 5, days.dayofweek == 0], [1.4, 0.85], 1.0)
-    yearly = 1.0 + 0.15 * np.sin(2 * np.pi * (days.dayofyear.to_numpy() - 15) / 365.25)
+    trend = 1.0 + TREND_PER_YEAR * t
+    weekday = days.day_of_week.to_numpy()
+    weekly = np.select([weekday >= 5, weekday == 0], [1.4, 0.85], 1.0)
+    season = np.cos(2 * np.pi * (days.day_of_year.to_numpy() - SEASON_PEAK_DAY) / 365.25)
+    yearly = 1.0 + SEASON_AMPLITUDE * season
     base = np.array([STORE_BASE[s] for s in stores])
     return (trend * weekly * yearly)[:, None] * base[None, :]
 
