@@ -8,6 +8,7 @@ password is one-time: after that first login the learner is sent to
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from jupyterhub.auth import Authenticator
@@ -103,7 +104,7 @@ class AioneAuthenticator(Authenticator):
         if self._store is None:
             if not self.accounts_file:
                 raise ValueError("AioneAuthenticator.accounts_file must be set")
-            self._store = AccountStore(self.accounts_file)
+            self._store = AccountStore(Path(self.accounts_file))
         return self._store
 
     async def authenticate(self, handler: Any, data: dict[str, str]) -> dict[str, Any] | None:

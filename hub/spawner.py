@@ -35,7 +35,7 @@ class AioneSpawner(DockerSpawner):
     _pool: ClassVar[ThreadPoolExecutor | None] = None
 
     @property
-    def executor(self) -> ThreadPoolExecutor:  # type: ignore[override]
+    def executor(self) -> ThreadPoolExecutor:
         """One pool of ``docker_threads`` threads for all learners."""
         cls = type(self)
         if cls._pool is None:
