@@ -41,13 +41,7 @@ import nbformat
 from traitlets import Bool, Float, Integer, Unicode, default
 from traitlets.config import Config, LoggingConfigurable
 
-from graders.catalog import (
-    SOURCE_DIR,
-    Course,
-    find_courses_dir,
-    load_course,
-    select_tracks,
-)
+from graders.catalog import SOURCE_DIR, Course, find_courses_dir, load_course, select_tracks
 from hub.errors import CurriculumError
 
 log = logging.getLogger(__name__)
@@ -187,8 +181,9 @@ class CurriculumRunner(LoggingConfigurable):
     ) -> tuple[list[AssignmentTask], list[AssignmentResult]]:
         """Return the tasks to run and one failed result per invalid track.
 
-        With ``track`` or ``assignment`` given, an invalid or unknown selection
-        raises :class:`CurriculumError` instead.
+        With ``track`` given, an invalid track raises :class:`CurriculumError`;
+        with only ``assignment`` given, invalid tracks are skipped unless no
+        valid track has that assignment. An empty selection raises too.
         """
         courses_dir = find_courses_dir(self.courses_dir or None)
         tasks: list[AssignmentTask] = []
@@ -197,16 +192,21 @@ class CurriculumRunner(LoggingConfigurable):
             try:
                 course = load_course(path)
             except CurriculumError as err:
-                if track or assignment:
+                if track:
                     raise
                 invalid.append(AssignmentResult(path.name, "(course.yaml)", [str(err)]))
                 continue
             ids = [a.id for a in course.entry.assignments]
             tasks += [self._task(course, aid) for aid in ids if assignment in (None, aid)]
-        if not tasks and not invalid:
+        if assignment and tasks:
+            invalid = []
+        if not tasks and (assignment or not invalid):
             where = f"track {track!r}" if track else str(courses_dir)
             what = f"assignment {assignment!r}" if assignment else "any assignment"
-            raise CurriculumError(f"no {what} in {where}; check --track/--assignment")
+            unread = f" (invalid tracks not searched: {', '.join(r.track for r in invalid)})"
+            raise CurriculumError(
+                f"no {what} in {where}{unread if invalid else ''}; check --track/--assignment"
+            )
         return tasks, invalid
 
     def _task(self, course: Course, assignment_id: str) -> AssignmentTask:

@@ -44,6 +44,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -59,6 +60,7 @@ ERROR_TEXT_LIMIT = 16 * 1024
 RESULT_LIMIT = 1024 * 1024
 MAX_MESSAGE = 256 * 1024 * 1024
 IDLE_AFTER_REPLY_S = 2.0
+INTERRUPT_EVERY_S = 1.0
 #: Starts IPython's kernel like ``python -m ipykernel_launcher`` without importing
 #: debugpy (0.2 s; grading needs no debugger).
 FAST_LAUNCH = (
@@ -223,6 +225,7 @@ class Kernel:
                 _kill(member, signal.SIGKILL)
         _killpg(pid, signal.SIGCONT)
         _kill(pid, signal.SIGINT)
+        reap_orphans(exclude={pid})
 
     def kill(self) -> None:
         _killpg(self.proc.pid, signal.SIGKILL)
@@ -243,20 +246,35 @@ def _kill(pid: int, sig: int) -> None:
         pass
 
 
-def group_members(pgid: int) -> list[int]:
-    """Processes in process group ``pgid``, from /proc."""
-    members = []
+def _processes() -> list[tuple[int, bytes, int, int]]:
+    """(pid, state, parent pid, process group) of every process we can see."""
+    found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
             with open(f"/proc/{entry}/stat", "rb") as f:
                 fields = f.read().rpartition(b")")[2].split()
-        except OSError:
+            found.append((int(entry), fields[0], int(fields[1]), int(fields[2])))
+        except (OSError, IndexError, ValueError):
             continue
-        if len(fields) > 2 and int(fields[2]) == pgid:
-            members.append(int(entry))
-    return members
+    return found
+
+
+def group_members(pgid: int) -> list[int]:
+    """Processes in process group ``pgid``."""
+    return [pid for pid, _, _, group in _processes() if group == pgid]
+
+
+def reap_orphans(exclude: set[int]) -> None:
+    """Reap dead orphans handed to us (PID 1), so they stop holding pids; not kernels."""
+    me = os.getpid()
+    for pid, state, parent, _ in _processes():
+        if parent == me and state == b"Z" and pid not in exclude:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except OSError:
+                pass
 
 
 def _parse(frames: list[bytes]) -> tuple[dict[str, Any], str, bytes] | None:
@@ -324,6 +342,7 @@ class CellRun:
         self.displays = displays
         self.clear_pending = False
         self.dropped = 0
+        self.errors = 0
 
     def result(self) -> dict[str, Any]:
         return {
@@ -371,8 +390,16 @@ class CellRun:
         if msg_type == "execute_result":
             self._result(raw)
             return
-        if self.budget.used >= self.budget.limit or len(raw) > 2 * self.budget.limit:
+        if self.budget.used >= self.budget.limit:
             self._drop(len(raw))
+            return
+        if len(raw) > 2 * self.budget.limit:  # too big to parse: keep what fits, if we can
+            prefix = _stream_prefix(raw, self.budget.limit - self.budget.used)
+            kept = len(prefix[1]) if msg_type == "stream" and prefix else 0
+            self._drop(len(raw) - kept)
+            if prefix and kept:
+                self.budget.used += kept
+                self._add({"output_type": "stream", "name": prefix[0], "text": prefix[1]})
             return
         content = _loads(raw)
         if msg_type == "stream":
@@ -426,6 +453,7 @@ class CellRun:
         )
 
     def add_error(self, ename: str, evalue: str, traceback: list[str]) -> None:
+        self.errors += 1
         traceback = [_short(line) for line in traceback[-200:]]
         self._add({"output_type": "error", "ename": _short(ename, 200),
                    "evalue": _short(evalue), "traceback": traceback})  # fmt: skip
@@ -451,6 +479,23 @@ class CellRun:
             self.outputs.append({"output_type": "stream", "name": "stdout", "text": note})
 
 
+def _stream_prefix(raw: bytes, keep: int) -> tuple[str, str] | None:
+    """(name, first ``keep`` characters of the text) of a stream message too big to parse."""
+    head = raw[: keep + 4096]
+    name = re.search(rb'"name":\s*"(stdout|stderr)"', head)
+    start = re.search(rb'"text":\s*"', head)
+    if not (name and start) or keep <= 0:
+        return None
+    body = head[start.end() :].decode("utf-8", "ignore")
+    for cut in range(8):  # step back over an escape sequence cut in half
+        try:
+            text = json.loads(f'"{body[: len(body) - cut]}"')
+        except ValueError:
+            continue
+        return name.group(1).decode(), str(text)[:keep]
+    return None
+
+
 def _loads(raw: bytes) -> dict[str, Any]:
     try:
         value = json.loads(raw)
@@ -473,6 +518,8 @@ def execute_cell(kernel: Kernel, source: str, run: CellRun, job: dict[str, Any])
     reply: dict[str, Any] | None = None
     idle = False
     idle_deadline = 0.0
+    last_interrupt = 0.0
+    errors_before = 0
     while not (reply is not None and idle):
         now = time.monotonic()
         if reply is not None and now > idle_deadline:
@@ -481,10 +528,17 @@ def execute_cell(kernel: Kernel, source: str, run: CellRun, job: dict[str, Any])
             if interrupted:
                 run.add_error("CellTimeoutError", "", _timeout_traceback(job, unresponsive=True))
                 return "unresponsive"
-            kernel.interrupt()
             interrupted = True
             deadline = now + float(job["interrupt_grace"])
-            continue
+        if interrupted and reply is None and now - last_interrupt >= INTERRUPT_EVERY_S:
+            # Again until the cell reports an error: a KeyboardInterrupt raised in
+            # an at-fork or __del__ hook is swallowed ("Exception ignored in").
+            # Not after: one more would land in the kernel's own reply code.
+            if not last_interrupt:
+                errors_before = run.errors
+            if run.errors == errors_before:
+                kernel.interrupt()
+            last_interrupt = now
         for channel, header, parent, raw in kernel.poll(min(0.2, max(deadline - now, 0.0))):
             msg_type = header.get("msg_type", "")
             if channel == "shell":

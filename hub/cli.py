@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graders.commands.curriculum",
     "hub.commands.gpu",
     "graders.commands.grade",
+    "hub.commands.cohort",
+    "graders.commands.exchange",
 )
 
 EPILOG = """\

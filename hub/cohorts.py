@@ -184,8 +184,9 @@ def read_gradebook(state_dir: Path, course: str) -> dict[str, tuple[str, str]]:
 
 
 def _gradebook(state_dir: Path, course: str) -> Any:
-    from graders.course import ensure_alembic_on_path
     from nbgrader.api import Gradebook
+
+    from graders.course import ensure_alembic_on_path
 
     root = course_root(state_dir, course)
     root.mkdir(parents=True, exist_ok=True)
@@ -457,7 +458,9 @@ def require_cohort(state: HubState, cohort: str) -> dict[str, Any]:
     group = state.groups.get(cohort_group(cohort))
     if group is None:
         known = ", ".join(state.cohorts()) or "none yet"
-        raise CohortError(f"there is no cohort {cohort!r} (cohorts: {known}); see 'aione cohort list'")
+        raise CohortError(
+            f"there is no cohort {cohort!r} (cohorts: {known}); see 'aione cohort list'"
+        )
     return group
 
 
@@ -485,8 +488,10 @@ def expire_cohort(
     now: datetime | None = None,
 ) -> ExpireResult:
     """End ``cohort``: mark it expired, block sign-in (embedded accounts) and
-    stop the servers of members who have no other active cohort; keep all
-    data. Idempotent: a second call keeps the first ``expired_at``.
+    stop the servers of members who have no other active cohort (waiting
+    until they are stopped); keep all data. Idempotent: a second call keeps
+    the first ``expired_at``. Raises :class:`CohortError` when a server does
+    not stop in time.
     """
     group = require_cohort(state, cohort)
     name = cohort_group(cohort)
@@ -509,6 +514,7 @@ def expire_cohort(
         if running(state, username):
             client.stop_server(username)
             stopped.append(username)
+    wait_stopped(client, stopped)
     return ExpireResult(cohort, stamp, blocked, stopped, active)
 
 

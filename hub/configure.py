@@ -14,6 +14,7 @@ from pathlib import Path
 
 from traitlets.config import Config
 
+from graders.exchange.hubconfig import update_exchange
 from hub import rbac
 from hub.errors import SettingsError
 from hub.settings import Settings, parse_bytes
@@ -138,9 +139,11 @@ def update_spawner(c: Config, s: Settings, rt: Runtime) -> None:
     c.AioneSpawner.cpu_limit = sp.cpu_limit
     c.AioneSpawner.mem_limit = parse_bytes(sp.mem_limit)
     c.AioneSpawner.docker_threads = sp.docker_threads
-    c.AioneSpawner.extra_create_kwargs = {"labels": {"aione.role": "learner"}}
     c.AioneSpawner.aione_environment = {"AIONE_DATA_DIR": sp.data_mount, **rt.extra_env}
     c.AioneSpawner.default_url = "/lab"
+    c.AioneSpawner.profiles_settings = s.resource_profiles().model_dump(mode="json")
+    c.AioneSpawner.gpu_settings = s.gpu.model_dump(mode="json")
+    c.AioneSpawner.gpu_state_file = str(s.gpu.state_path(s.state_dir))
     if sp.docker_host:
         c.AioneSpawner.client_kwargs = {"base_url": sp.docker_host}
 
@@ -188,7 +191,10 @@ def update_roles(c: Config, s: Settings, rt: Runtime) -> None:
     c.JupyterHub.load_roles = [*c.JupyterHub.get("load_roles", []), *rbac.course_roles(courses)]
 
 
-UPDATES = (update_hub, update_proxy, update_auth, update_spawner, update_services, update_roles)
+UPDATES = (
+    update_hub, update_proxy, update_auth, update_spawner, update_services, update_roles,
+    update_exchange,
+)  # fmt: skip
 
 
 def apply(c: Config, s: Settings, rt: Runtime) -> Config:

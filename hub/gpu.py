@@ -174,7 +174,9 @@ class DockerGpuConfig:
     environment: dict[str, str]
 
 
-def docker_device_request(devices: Sequence[GpuDevice]) -> DockerGpuConfig:
+def docker_device_request(
+    devices: Sequence[GpuDevice], mode: str = "device-requests"
+) -> DockerGpuConfig:
     """The Docker pieces that expose exactly ``devices`` (by UUID) to a container.
 
     The environment names the same UUIDs (and CUDA plus nvidia-smi as the
@@ -182,6 +184,8 @@ def docker_device_request(devices: Sequence[GpuDevice]) -> DockerGpuConfig:
     With no devices, ``NVIDIA_VISIBLE_DEVICES=void`` keeps a CPU learner away
     from every GPU even where the NVIDIA runtime is Docker's default and the
     image (like nvidia/cuda bases) sets ``NVIDIA_VISIBLE_DEVICES=all``.
+    ``mode="runtime-env"`` leaves out the device request: on hosts whose default
+    runtime is nvidia, the environment alone selects the GPUs.
     Raises ValueError if the devices are on different hosts.
     """
     if not devices:
@@ -192,7 +196,7 @@ def docker_device_request(devices: Sequence[GpuDevice]) -> DockerGpuConfig:
     uuids = [d.uuid for d in devices]
     request = docker.types.DeviceRequest(driver="nvidia", device_ids=uuids, capabilities=[["gpu"]])
     return DockerGpuConfig(
-        host_config={"device_requests": [request]},
+        host_config={"device_requests": [request]} if mode == "device-requests" else {},
         environment={
             "NVIDIA_VISIBLE_DEVICES": ",".join(uuids),
             "NVIDIA_DRIVER_CAPABILITIES": "compute,utility",

@@ -148,6 +148,14 @@ class GpuSettings(BaseModel):
         default=None,
         description="SQLite file of the allocations; default <state_dir>/gpu-allocations.sqlite.",
     )
+    request: Literal["device-requests", "runtime-env"] = Field(
+        default="device-requests",
+        description=(
+            "How a container gets its GPUs: 'device-requests' (Docker DeviceRequest by UUID, "
+            "the NVIDIA Container Toolkit's way) or 'runtime-env' (only NVIDIA_VISIBLE_DEVICES, "
+            "for hosts whose default Docker runtime is nvidia, the nvidia-docker2 way)."
+        ),
+    )
 
     @field_validator("inventory")
     @classmethod

@@ -178,9 +178,19 @@ CHANGE_PASSWORD_FIRST = (
 )
 
 
+class SpawnRefused(web.HTTPError):
+    """HTTP 403 whose message JupyterHub shows on its spawn and error pages."""
+
+    def __init__(self, message: str, html: str | None = None) -> None:
+        super().__init__(403, message)
+        self.jupyterhub_message = message
+        self.jupyterhub_html_message = html or message
+
+
 async def spawn_gate(spawner: Any) -> None:
-    """``Spawner.pre_spawn_hook``: refuse (HTTP 403) a spawn for a user whose
-    cohort access has ended, or who still has a one-time password.
+    """``Spawner.pre_spawn_hook``: refuse (HTTP 403, :class:`SpawnRefused`) a
+    spawn for a user whose cohort access has ended, or who still has a
+    one-time password.
 
     The password rule applies only with the embedded authenticator (an
     authenticator with an :class:`~hub.accounts.AccountStore` as ``store``).
@@ -188,9 +198,15 @@ async def spawn_gate(spawner: Any) -> None:
     user = spawner.user
     groups = [(g.name, g.properties) for g in user.groups]
     if not user.admin and not membership_active(user.name, groups):
-        raise web.HTTPError(403, ACCESS_ENDED)
+        raise SpawnRefused(ACCESS_ENDED)
     store = getattr(spawner.authenticator, "store", None)
     if isinstance(store, AccountStore):
         account = store.get(user.name)
         if account is not None and account.must_change:
-            raise web.HTTPError(403, CHANGE_PASSWORD_FIRST)
+            hub = getattr(spawner, "hub", None)
+            url = f"{getattr(hub, 'base_url', '/hub/')}aione/password"
+            raise SpawnRefused(
+                CHANGE_PASSWORD_FIRST,
+                f'처음 받은 비밀번호를 먼저 <a href="{url}">바꾸세요</a>. / '
+                f'<a href="{url}">Set your own password</a> first, then start your server.',
+            )

@@ -23,6 +23,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from hub.errors import SettingsError
+from hub.gpu_inventory import GpuSettings
+from hub.profiles import Label, Profile, ProfilesSettings
 from hub.roles import COURSE_ID_RE
 
 SYSTEM_CONFIG = Path("/etc/aione/aione.yaml")
@@ -252,6 +254,11 @@ class Settings(Section):
     culler: CullerSection = Field(default_factory=CullerSection)
     auth: AuthSection = Field(default_factory=AuthSection)
     courses: list[CourseEntry] = Field(default_factory=list, description="Courses on this hub.")
+    profiles: ProfilesSettings | None = Field(
+        None,
+        description="Resource profiles; default: one profile 'default' from spawner limits.",
+    )
+    gpu: GpuSettings = Field(default_factory=GpuSettings, description="GPU inventory and quotas.")
 
     @field_validator("courses")
     @classmethod
@@ -261,6 +268,19 @@ class Settings(Section):
         if dupes:
             raise ValueError(f"course ids must be unique; repeated: {', '.join(dupes)}")
         return value
+
+    def resource_profiles(self) -> ProfilesSettings:
+        """The profiles; without a ``profiles`` section, one open profile from the spawner's
+        limits, named ``default``."""
+        if self.profiles is not None:
+            return self.profiles
+        only = Profile(
+            name="default",
+            label=Label(ko="기본 (CPU)", en="Standard (CPU)"),
+            cpu_limit=self.spawner.cpu_limit,
+            mem_limit=self.spawner.mem_limit,
+        )
+        return ProfilesSettings(default="default", profiles=[only])
 
     def course(self, course_id: str) -> CourseEntry | None:
         """The course with this id, or None."""

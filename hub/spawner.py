@@ -5,23 +5,47 @@ What it adds to DockerSpawner:
 - Docker calls run on a pool of ``docker_threads`` threads instead of
   DockerSpawner's single global thread, so one slow call (a large create or a
   stop) does not make every other learner wait (dockerspawner#293).
+- Resource profiles (:mod:`hub.profiles`): the spawn page lists only the
+  profiles the learner's groups allow; a request for another profile, by form
+  or REST API, is refused with 403 before anything starts.
+- GPUs (:mod:`hub.gpu`): a GPU profile gets GPUs of its own by UUID from the
+  allocator; when a quota is used up or none is free the spawn fails at once
+  with the reason. The GPUs are released when the server stops or fails to
+  start, and allocations of servers that no longer run are reconciled when the
+  allocator is first opened after a hub start.
 - The learner's named home volume and the read-only shared data volume are
-  set from the settings (see :func:`hub.configure.update_spawner`); named
-  volumes are filled from the image, so ``/home/jovyan`` belongs to the
-  learner's uid, never to root (dockerspawner#453).
+  set from the settings (:func:`hub.configure.update_spawner`); named volumes
+  are filled from the image, so ``/home/jovyan`` belongs to uid 1000, never
+  to root (dockerspawner#453).
 """
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, ClassVar
 
 from dockerspawner import DockerSpawner
-from traitlets import Dict, Integer
+from tornado import web
+from traitlets import Dict, Integer, Unicode, default
+
+from hub.errors import GpuAllocationError, GpuDiscoveryError, ProfileError
+from hub.gpu import GpuAllocator, docker_device_request
+from hub.gpu_inventory import GpuSettings, load_inventory
+from hub.profiles import (
+    Profile,
+    ProfilesSettings,
+    allowed_profiles,
+    default_profile,
+    profile_name_from_form,
+    render_options_form,
+    resolve_profile,
+)
 
 
 class AioneSpawner(DockerSpawner):
-    """DockerSpawner with a thread pool for Docker calls and aione's environment."""
+    """DockerSpawner with a Docker thread pool, resource profiles and GPU allocation."""
 
     docker_threads = Integer(
         8,
@@ -32,7 +56,22 @@ class AioneSpawner(DockerSpawner):
         help="Extra environment variables for every learner server (e.g. the exchange URL).",
     ).tag(config=True)
 
+    profiles_settings = Dict(
+        help="The validated `profiles` settings section (hub.profiles.ProfilesSettings) as a dict.",
+    ).tag(config=True)
+
+    gpu_settings = Dict(
+        help="The validated `gpu` settings section (hub.gpu_inventory.GpuSettings) as a dict.",
+    ).tag(config=True)
+
+    gpu_state_file = Unicode(
+        help="SQLite file where GPU allocations are kept across hub restarts.",
+    ).tag(config=True)
+
     _pool: ClassVar[ThreadPoolExecutor | None] = None
+    _allocator: ClassVar[GpuAllocator | None] = None
+    _allocator_lock: ClassVar[asyncio.Lock | None] = None
+    _gpu_env: dict[str, str]
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -42,7 +81,138 @@ class AioneSpawner(DockerSpawner):
             cls._pool = ThreadPoolExecutor(self.docker_threads, thread_name_prefix="aione-docker")
         return cls._pool
 
+    # --- profiles -----------------------------------------------------------------
+
+    def _profiles(self) -> ProfilesSettings:
+        return ProfilesSettings.model_validate(self.profiles_settings)
+
+    def _groups(self) -> list[str]:
+        return [g.name for g in self.user.groups]
+
+    def _is_admin(self) -> bool:
+        return bool(self.user.admin)
+
+    def _options_form(self, spawner: AioneSpawner) -> str:
+        """The spawn page: shown only when the learner may choose among several profiles."""
+        settings = self._profiles()
+        mine = allowed_profiles(settings.profiles, self._groups(), self._is_admin())
+        if len(mine) <= 1:
+            return ""
+        default = default_profile(settings, self._groups(), self._is_admin())
+        return render_options_form(mine, default.name)
+
+    def options_from_form(self, formdata: dict[str, list[str]]) -> dict[str, Any]:
+        name = profile_name_from_form(formdata)
+        return {"profile": name} if name else {}
+
+    def chosen_profile(self) -> Profile:
+        """The profile of this spawn; raises 403 when the learner may not use it."""
+        name = self.user_options.get("profile") if self.user_options else None
+        try:
+            return resolve_profile(self._profiles(), name, self._groups(), self._is_admin())
+        except ProfileError as err:
+            raise web.HTTPError(403, str(err)) from err
+
+    def _apply_profile(self, profile: Profile) -> None:
+        self.cpu_limit = profile.cpu_limit
+        self.mem_limit = profile.mem_limit_bytes
+        if profile.image:
+            self.image = profile.image
+
+    # --- GPUs ---------------------------------------------------------------------
+
+    def _gpu(self) -> GpuSettings:
+        return GpuSettings.model_validate(self.gpu_settings)
+
+    async def allocator(self) -> GpuAllocator:
+        """The hub's allocator; on first use, reconcile with the containers that run."""
+        cls = type(self)
+        if cls._allocator_lock is None:
+            cls._allocator_lock = asyncio.Lock()
+        async with cls._allocator_lock:
+            if cls._allocator is None:
+                cls._allocator = await self._open_allocator()
+        return cls._allocator
+
+    async def _open_allocator(self) -> GpuAllocator:
+        gpu = self._gpu()
+        inventory = await asyncio.to_thread(load_inventory, gpu)
+        allocator = GpuAllocator(Path(self.gpu_state_file), inventory, gpu.quotas)
+        running = await self._running_servers()
+        released = await asyncio.to_thread(allocator.reconcile, running, min_age_s=0.0)
+        for alloc in released:
+            self.log.info("Released GPUs %s of %s: server gone", alloc.uuids, alloc.user)
+        return allocator
+
+    async def _running_servers(self) -> set[tuple[str, str]]:
+        containers = await self.docker(
+            "containers", all=False, filters={"label": ["aione.role=learner"]}
+        )
+        running = set()
+        for c in containers:
+            labels = c.get("Labels") or {}
+            if "aione.user" in labels:
+                running.add((labels["aione.user"], labels.get("aione.server", "")))
+        return running
+
+    async def _allocate_gpus(self, profile: Profile) -> dict[str, str]:
+        if not (profile.gpus or profile.mig_type):
+            return docker_device_request([]).environment
+        try:
+            allocator = await self.allocator()
+            devices = await asyncio.to_thread(
+                allocator.allocate,
+                user=self.user.name,
+                server=self.name,
+                groups=self._groups(),
+                count=max(profile.gpus, 1),
+                mig_type=profile.mig_type,
+                shared_max=profile.gpu_shared_max,
+            )
+        except (GpuAllocationError, GpuDiscoveryError) as err:
+            raise web.HTTPError(503, str(err)) from err
+        gpu = docker_device_request(devices, self._gpu().request)
+        self.extra_host_config = {**self.extra_host_config, **gpu.host_config}
+        self.log.info("GPUs %s for %s", [d.uuid for d in devices], self.user.name)
+        return gpu.environment
+
+    async def _release_gpus(self) -> None:
+        if not (self.gpu_state_file and Path(self.gpu_state_file).exists()):
+            return
+        allocator = await self.allocator()
+        freed = await asyncio.to_thread(allocator.release, self.user.name, self.name)
+        if freed:
+            self.log.info("Released GPUs %s of %s", freed, self.user.name)
+
+    # --- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> Any:
+        profile = self.chosen_profile()
+        self._apply_profile(profile)
+        labels = {
+            "aione.role": "learner",
+            "aione.user": self.user.name,
+            "aione.server": self.name,
+            "aione.profile": profile.name,
+        }
+        self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
+        self._gpu_env = await self._allocate_gpus(profile)
+        try:
+            return await super().start()
+        except BaseException:
+            await self._release_gpus()
+            raise
+
+    async def stop(self, now: bool = False) -> None:
+        await super().stop(now=now)
+        await self._release_gpus()
+
     def get_env(self) -> dict[str, Any]:
         env: dict[str, Any] = super().get_env()
         env.update(self.aione_environment)
+        env.update(getattr(self, "_gpu_env", {}))
         return env
+
+    @default("options_form")
+    def _default_options_form(self) -> Any:
+        return self._options_form

@@ -36,7 +36,14 @@ def free_port() -> int:
 class HubProcess:
     """Start, restart and stop one ``aione up``; talk to its REST API."""
 
-    def __init__(self, tmp: Path, extra_settings: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        extra_settings: dict[str, Any] | None = None,
+        stock_config: Path | None = None,
+    ) -> None:
+        """``stock_config``: run plain ``jupyterhub -f stock_config`` instead of ``aione up``
+        (for comparison benchmarks); it reads its ports and names from STOCK_* variables."""
         self.id = secrets.token_hex(3)
         self.prefix = f"aione-test-{self.id}"
         self.state_dir = tmp / "state"
@@ -66,6 +73,7 @@ class HubProcess:
                 settings[section] = values
         self.settings = settings
         self.config.write_text(yaml.safe_dump(settings))
+        self.stock_config = stock_config
         self.proc: subprocess.Popen[bytes] | None = None
         self.docker = docker.from_env()
 
@@ -75,9 +83,13 @@ class HubProcess:
 
     def start(self, *args: str, timeout: float = 60) -> None:
         env = dict(os.environ, AIONE_API_TOKEN=self.token)
+        cmd = [str(VENV_BIN / "aione"), "up", "--config", str(self.config), *args]
+        if self.stock_config:
+            env.update(self._stock_env())
+            cmd = [str(VENV_BIN / "jupyterhub"), "-f", str(self.stock_config), *args]
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [str(VENV_BIN / "aione"), "up", "--config", str(self.config), *args],
+            cmd,
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
@@ -93,6 +105,25 @@ class HubProcess:
             except (urllib.error.URLError, ConnectionError, OSError):
                 time.sleep(0.3)
         raise TimeoutError(f"hub did not answer within {timeout} s:\n{self.log()}")
+
+    def _stock_env(self) -> dict[str, str]:
+        from hub import docker_engine
+        from hub.hubconfig import proxy_command
+
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        net = self.settings["spawner"]["network"]
+        gateway = docker_engine.ensure_network(self.docker, net)
+        return {
+            "STOCK_PORT": str(self.port),
+            "STOCK_HUB_IP": gateway,
+            "STOCK_HUB_PORT": str(self.settings["hub"]["hub_port"]),
+            "STOCK_PROXY_API_PORT": str(self.settings["hub"]["proxy_api_port"]),
+            "STOCK_PROXY_COMMAND": proxy_command()[0],
+            "STOCK_NETWORK": net,
+            "STOCK_PREFIX": self.prefix,
+            "STOCK_STATE": str(self.state_dir),
+            "STOCK_IMAGE": self.settings["spawner"].get("image", "aione/learner:latest"),
+        }
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

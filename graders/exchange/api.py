@@ -90,7 +90,9 @@ class ExchangeAPI:
     def unrelease(self, course: str, assignment: str) -> None:
         self._request("DELETE", f"courses/{_seg(course)}/assignments/{_seg(assignment)}")
 
-    def fetch_release(self, course: str, assignment: str, dest: Path, limits: dict[str, Any]) -> None:
+    def fetch_release(
+        self, course: str, assignment: str, dest: Path, limits: dict[str, Any]
+    ) -> None:
         path = f"courses/{_seg(course)}/assignments/{_seg(assignment)}/files"
         self._download(path, dest, int(limits["release_size_limit"]), int(limits["max_files"]))
 

@@ -18,7 +18,7 @@ import io
 import os
 import tarfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -58,34 +58,39 @@ def human_size(nbytes: int) -> str:
     return f"{size:.1f} GB"  # pragma: no cover - loop always returns
 
 
-def ignore_matcher(patterns: list[str]) -> Callable[[str], bool]:
-    """A predicate: does a file or folder *name* match any glob in ``patterns``
+Skip = Callable[[Path], bool]
+
+
+def ignore_matcher(patterns: list[str]) -> Skip:
+    """A predicate: does a file's or folder's *name* match a glob in ``patterns``
     (nbgrader's ``CourseDirectory.ignore``, e.g. ``.ipynb_checkpoints``)."""
-    return lambda name: any(fnmatch.fnmatch(name, p) for p in patterns)
+    return lambda path: any(fnmatch.fnmatch(path.name, p) for p in patterns)
 
 
-def walk_files(
-    root: Path, ignore: Callable[[str], bool] | None = None
-) -> Iterator[tuple[str, Path]]:
+def walk_files(root: Path, ignore: Skip | None = None) -> list[tuple[str, Path]]:
     """``(relative posix path, absolute path)`` of every regular file under ``root``.
 
     Symbolic links are skipped (an archive never carries a link or what it
-    points to); names matched by ``ignore`` are skipped with their contents.
-    Sorted, so archives of equal folders are equal.
+    points to); files and folders for which ``ignore(path)`` is true are
+    skipped, folders with their contents. Sorted by relative path, so equal
+    folders give equal archives.
     """
+    found = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(
+        base = Path(dirpath)
+        dirnames[:] = [
             d for d in dirnames
-            if not (ignore and ignore(d)) and not os.path.islink(os.path.join(dirpath, d))
-        )  # fmt: skip
-        for name in sorted(filenames):
-            full = Path(dirpath) / name
-            if (ignore and ignore(name)) or full.is_symlink() or not full.is_file():
+            if not (base / d).is_symlink() and not (ignore and ignore(base / d))
+        ]  # fmt: skip
+        for name in filenames:
+            full = base / name
+            if full.is_symlink() or not full.is_file() or (ignore and ignore(full)):
                 continue
-            yield full.relative_to(root).as_posix(), full
+            found.append((full.relative_to(root).as_posix(), full))
+    return sorted(found)
 
 
-def folder_size(root: Path, ignore: Callable[[str], bool] | None = None) -> tuple[int, int]:
+def folder_size(root: Path, ignore: Skip | None = None) -> tuple[int, int]:
     """``(total bytes, number of files)`` that :func:`pack` would send."""
     total = count = 0
     for _, full in walk_files(root, ignore):
@@ -98,7 +103,7 @@ def pack(
     root: Path,
     out: IO[bytes],
     *,
-    ignore: Callable[[str], bool] | None = None,
+    ignore: Skip | None = None,
     exclude: frozenset[str] = frozenset(),
     max_bytes: int | None = None,
     max_files: int | None = None,

@@ -150,7 +150,7 @@ def make_course(base: Path, gradebook_url: str | None = None, **grading: Any) ->
     settings = {
         "state_dir": str(base),
         "grading": {
-            "container_prefix": PREFIX, "cell_timeout_s": 5, "mem_limit": "512M",
+            "container_prefix": PREFIX, "cell_timeout_s": 10, "mem_limit": "512M",
             "submission_timeout_s": 120, "output_limit_bytes": "1M",
             "late_penalty": {"percent_per_day": 10}, **grading,
         },

@@ -272,3 +272,13 @@ def test_plan_selects_one_assignment(tmp_path: Path) -> None:
     assert [t.assignment for t in runner.plan(assignment="intro")[0]] == ["intro"]
     with pytest.raises(CurriculumError, match="no assignment 'nope'"):
         runner.plan(assignment="nope")
+
+
+def test_plan_assignment_skips_invalid_tracks(tmp_path: Path) -> None:
+    make_track(tmp_path, name="alpha")
+    make_track(tmp_path, with_change(level="expert"), name="broken")
+    runner = CurriculumRunner(courses_dir=str(tmp_path))
+    tasks, invalid = runner.plan(assignment="intro")
+    assert [t.track for t in tasks] == ["alpha"] and invalid == []
+    with pytest.raises(CurriculumError, match=r"invalid tracks not searched: broken"):
+        runner.plan(assignment="other")

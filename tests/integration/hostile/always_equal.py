@@ -1,6 +1,6 @@
 # Hostile: add returns an object equal to everything. The tests check the type
 # first (`type(x) is int`), so it fails.
-from data_gen import make_numbers
+from data_gen import make_numbers  # noqa: F401
 
 
 class AlwaysEqual:

@@ -1,6 +1,6 @@
 # Hostile: a correct add, then 100 MB of output. The output is cut at the
 # limit with a note; the tests still run and pass.
-from data_gen import make_numbers
+from data_gen import make_numbers  # noqa: F401
 
 
 def add(a, b):

@@ -1,16 +1,25 @@
-# Hostile: a correct add, then a fork bomb. The pids limit stops the forking,
-# the cell timeout interrupts the spinning processes; the tests still pass.
+# Hostile: a correct add, then a fork bomb: a child forks without end while
+# the kernel waits. The pids limit stops the forking; at the cell timeout the
+# runner freezes the kernel's process group, kills every process but the
+# kernel and interrupts it, so the tests still run and pass.
+#
+# (A bomb looping in the kernel process itself usually cannot be interrupted:
+# Python swallows a KeyboardInterrupt raised in os.fork's at-fork hooks. Such a
+# submission ends "unresponsive" and its later cells score zero.)
 import os
+import time
 
-from data_gen import make_numbers
+from data_gen import make_numbers  # noqa: F401
 
 
 def add(a, b):
     return a + b
 
 
-while True:
-    try:
-        os.fork()
-    except OSError:
-        pass
+if os.fork() == 0:
+    while True:
+        try:
+            os.fork()
+        except OSError:
+            pass
+time.sleep(600)

@@ -4,7 +4,7 @@
 from IPython import get_ipython
 from IPython.display import clear_output
 
-from data_gen import make_numbers
+from data_gen import make_numbers  # noqa: F401
 
 shell = get_ipython()
 shell.showtraceback = lambda *args, **kwargs: None

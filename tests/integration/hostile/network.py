@@ -2,7 +2,7 @@
 # host). Must fail inside the sandbox; the answer itself is correct.
 import socket
 
-from data_gen import make_numbers
+from data_gen import make_numbers  # noqa: F401
 
 reached = []
 for host, port in (("1.1.1.1", 53), ("172.17.0.1", 2375), ("pypi.org", 443)):

@@ -1,29 +1,25 @@
 # Hostile: looks for other submissions, the gradebook, the hidden tests and the
 # runner's secrets. The test writes the real course folder over COURSE_ROOT.
 # Must find nothing; the answer itself is correct.
-import glob
 import os
 
-from data_gen import make_numbers
+from data_gen import make_numbers  # noqa: F401
 
 COURSE_ROOT = "{course_root}"
+SEARCHED = [COURSE_ROOT, "/home", "/tmp", "/srv", "/mnt", "/media", "/data", "/root", "/var",
+            "/run", "/work", "/exchange", "/usr/local/share/nbgrader"]  # fmt: skip
 found = []
-for pattern in (
-    f"{COURSE_ROOT}/**",
-    "/home/**/*.ipynb", "/tmp/**/*.ipynb", "/srv/**", "/mnt/**", "/data/**",
-    "/**/gradebook.db", "/**/submitted/**", "/**/source/ps1/**", "/**/autograded/**",
-):
-    try:
-        found += [p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)]
-    except OSError:
-        pass
-for root in ("/home", "/tmp", "/srv", "/mnt", "/var/tmp", os.getcwd()):
+for root in SEARCHED:
     for folder, _, files in os.walk(root):
         for name in files:
+            path = os.path.join(folder, name)
+            if name.endswith((".ipynb", ".db", ".sqlite")) or "submitted" in path:
+                found.append(path)
+                continue
             try:
-                with open(os.path.join(folder, name), "rb") as f:
-                    if b"HIDDEN_TEST_MARKER" in f.read():
-                        found.append(os.path.join(folder, name))
+                with open(path, "rb") as f:
+                    if b"HIDDEN_TEST_MARKER" in f.read(1_000_000):
+                        found.append(path)
             except OSError:
                 pass
 for secret in ("/proc/1/environ", "/proc/1/mem", "/proc/1/fd/0", "/proc/1/fd/1", "/proc/1/maps"):

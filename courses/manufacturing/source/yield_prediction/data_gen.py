@@ -31,7 +31,7 @@ lot failed, the minority class).
   through noisy mixtures: even the true logit only reaches a PR-AUC of about
   0.6 (ROC-AUC about 0.92).
 
-Sizes: ``"small"`` is 1 600 lots x 300 measurements; ``"large"`` is 6 000 lots x
+Sizes: ``"small"`` is 2 400 lots x 300 measurements; ``"large"`` is 6 000 lots x
 590 measurements. Deterministic: ``numpy.random.default_rng(seed)`` only.
 """
 
@@ -42,7 +42,7 @@ import pandas as pd
 
 DATA_VERSION = "1"
 
-_SIZES: dict[str, tuple[int, int]] = {"small": (1600, 300), "large": (6000, 590)}
+_SIZES: dict[str, tuple[int, int]] = {"small": (2400, 300), "large": (6000, 590)}
 _N_FACTORS = 8
 
 

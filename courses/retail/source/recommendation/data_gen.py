@@ -93,7 +93,9 @@ def _user_events(
             taste = uniform
         cum_taste = np.cumsum(taste)
         for _ in range(20):
-            cat = min(int(np.searchsorted(cum_taste, rng.random() * cum_taste[-1])), N_CATEGORIES - 1)
+            cat = min(
+                int(np.searchsorted(cum_taste, rng.random() * cum_taste[-1])), N_CATEGORIES - 1
+            )
             members = items_by_cat[cat]
             pos = int(np.searchsorted(cum_weights_by_cat[cat], rng.random()))
             item = int(members[min(pos, len(members) - 1)])
