@@ -172,7 +172,7 @@ class AioneSpawner(DockerSpawner):
         except (GpuAllocationError, GpuDiscoveryError) as err:
             raise web.HTTPError(503, str(err)) from err
         gpu = docker_device_request(devices, self._gpu().request)
-        self.extra_host_config = {**self.extra_host_config, **gpu.host_config}
+        self.extra_host_config = {**self.extra_host_config, **gpu.host_config}  # type: ignore[has-type]
         self.log.info("GPUs %s for %s", [d.uuid for d in devices], self.user.name)
         return gpu.environment
 
@@ -195,7 +195,7 @@ class AioneSpawner(DockerSpawner):
             "aione.server": self.name,
             "aione.profile": profile.name,
         }
-        self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}
+        self.extra_create_kwargs = {**self.extra_create_kwargs, "labels": labels}  # type: ignore[has-type]
         self._gpu_env = await self._allocate_gpus(profile)
         try:
             return await super().start()
