@@ -27,11 +27,13 @@ and reasons; the batch goes on.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
 import re
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -53,13 +55,14 @@ from nbgrader.preprocessors import (
     NbGraderPreprocessor,
     SaveAutoGrades,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import SAWarning, SQLAlchemyError
 from traitlets import Instance, Integer, List, default, validate
 
 from graders.course import Course
 from graders.sandbox import (
     INFRASTRUCTURE,
     INVALID_NOTEBOOK,
+    MISSING_NOTEBOOK,
     SANDBOX_ERROR,
     UNKNOWN_KERNEL,
     NotebookJob,
@@ -293,8 +296,11 @@ class SandboxAutograde(Autograde):
     def _run_sandbox(self, pending: _Pending) -> SandboxResult:
         if not pending.jobs:
             return SandboxResult()
-        labels = {"aione.course": self.coursedir.course_id or "", "aione.student": pending.student,
-                  "aione.assignment": pending.assignment}  # fmt: skip
+        labels = {
+            "aione.course": self.coursedir.course_id or "",
+            "aione.student": pending.student,
+            "aione.assignment": pending.assignment,
+        }
         try:
             return self.sandbox.run(pending.jobs, pending.files, labels)
         except Exception as err:  # a worker must hand back a result, whatever broke
@@ -317,10 +323,11 @@ class SandboxAutograde(Autograde):
             pending = self._prepare(student, assignment, sorted(notebooks), began)
         except SQLAlchemyError as err:
             raise GradingError(f"the gradebook failed while preparing {student}: {err}") from err
-        except NbGraderException as err:
-            log.error("%s/%s cannot be graded: %s", student, assignment, err)
-            report(SubmissionResult(student, assignment, status="error",
-                                    reasons=[Reason(SANDBOX_ERROR, str(err))]))  # fmt: skip
+        except NbGraderException:
+            # nbgrader found none of the assignment's notebooks in the submission
+            names = ", ".join(Path(n).name for n in notebooks)
+            reason = Reason(MISSING_NOTEBOOK, f"none of the assignment's notebooks ({names} given)")
+            report(self._summary(student, assignment, [reason], began))
             return None
         if pending is None:
             report(SubmissionResult(student, assignment, status="skipped"))
@@ -333,7 +340,10 @@ class SandboxAutograde(Autograde):
         self.notebooks = notebooks
         if not self.init_destination(assignment, student):
             return None
-        self.init_assignment(assignment, student)
+        with warnings.catch_warnings():
+            # nbgrader's own session use; the same warnings appear with stock autograde
+            warnings.simplefilter("ignore", SAWarning)
+            self.init_assignment(assignment, student)
         pending = _Pending(student, assignment, {}, [], {}, {}, began)
         for path in self.notebooks:
             name = Path(path).stem
@@ -411,8 +421,12 @@ class SandboxAutograde(Autograde):
             ) from err
         except Exception as err:  # one broken record must not stop the batch
             log.exception("recording %s failed", pending.student)
-            return SubmissionResult(pending.student, pending.assignment, status="error",
-                                    reasons=[Reason(SANDBOX_ERROR, f"recording failed: {err}")])  # fmt: skip
+            return SubmissionResult(
+                pending.student,
+                pending.assignment,
+                status="error",
+                reasons=[Reason(SANDBOX_ERROR, f"recording failed: {err}")],
+            )
 
     def _record(self, pending: _Pending, result: SandboxResult) -> SubmissionResult:
         """Merge outputs, run the autograde preprocessors, write the graded copy."""
@@ -435,28 +449,32 @@ class SandboxAutograde(Autograde):
         finally:
             self._sanitizing = True
         reasons = [r for name in sorted(pending.reasons) for r in pending.reasons[name]]
-        summary = self._summary(pending, reasons, result)
-        (dest / REPORT_NAME).write_text(
-            json.dumps(report_dict(summary), indent=1), encoding="utf-8"
-        )
+        summary = self._summary(student, assignment, reasons, pending.began)
         self.set_permissions(assignment, student)
         return summary
 
     def _summary(
-        self, pending: _Pending, reasons: list[Reason], result: SandboxResult
+        self, student: str, assignment: str, reasons: list[Reason], began: float
     ) -> SubmissionResult:
+        """Read the recorded scores back, and keep the reasons beside the graded copy."""
         with Gradebook(self.coursedir.db_url, self.coursedir.course_id) as gb:
-            sub = gb.find_submission(pending.assignment, pending.student)
-            return SubmissionResult(
-                pending.student,
-                pending.assignment,
+            sub = gb.find_submission(assignment, student)
+            summary = SubmissionResult(
+                student,
+                assignment,
                 score=float(sub.score or 0),
                 max_score=float(sub.max_score or 0),
                 late_penalty=float(sub.late_submission_penalty or 0),
                 seconds_late=float(sub.total_seconds_late or 0),
                 reasons=reasons,
-                duration_s=time.monotonic() - pending.began,
+                duration_s=time.monotonic() - began,
             )
+        dest = Path(self._format_dest(assignment, student))
+        dest.mkdir(parents=True, exist_ok=True)
+        (dest / REPORT_NAME).write_text(
+            json.dumps(report_dict(summary), indent=1), encoding="utf-8"
+        )
+        return summary
 
 
 def report_dict(result: SubmissionResult) -> dict[str, Any]:
@@ -490,7 +508,7 @@ def autograde(
     course.require_assignment(assignment)
     for student in students or []:
         check_name(student, "student")
-    config = course.config.copy()
+    config = copy.deepcopy(course.config)
     config.merge(grading_config(grading))
     if jobs:
         config.SandboxAutograde.jobs = jobs

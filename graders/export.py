@@ -30,9 +30,19 @@ from graders.course import Course
 
 log = logging.getLogger(__name__)
 FIXED_COLUMNS = [
-    "assignment", "duedate", "student", "submitted", "timestamp", "seconds_late", "late",
-    "score", "late_penalty", "final_score", "max_score", "reasons",
-]  # fmt: skip
+    "assignment",
+    "duedate",
+    "student",
+    "submitted",
+    "timestamp",
+    "seconds_late",
+    "late",
+    "score",
+    "late_penalty",
+    "final_score",
+    "max_score",
+    "reasons",
+]
 
 
 @dataclass
@@ -89,7 +99,7 @@ def write_csv(rows: list[ExportRow], out: TextIO) -> None:
                 _number(row.final_score),
                 _number(row.max_score),
                 "; ".join(row.reasons),
-            ]  # fmt: skip
+            ]
             + [_number(row.cells[name]) if name in row.cells else "" for name in cell_columns]
         )
 

@@ -17,6 +17,7 @@ away.
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 from typing import Any
@@ -60,8 +61,9 @@ class HideHiddenTests(ClearHiddenTests):
 
 def _bare_error(out: NotebookNode) -> NotebookNode:
     text = f"{out.get('ename', 'Error')}: a test failed (hidden tests are not shown)"
-    return nbformat.v4.new_output("error", ename=out.get("ename", "Error"), evalue="",
-                                  traceback=[text])  # fmt: skip
+    return nbformat.v4.new_output(
+        "error", ename=out.get("ename", "Error"), evalue="", traceback=[text]
+    )
 
 
 def release_feedback(
@@ -78,7 +80,7 @@ def release_feedback(
     check_name(assignment, "assignment")
     if student:
         check_name(student, "student")
-    config = course.config.copy()
+    config = copy.deepcopy(course.config)
     reveal = grading.reveals_hidden_tests(course.name)
     if not reveal:
         config.GenerateFeedback.preprocessors = [
@@ -100,6 +102,10 @@ def release_feedback(
     root = course.root / coursedir.feedback_directory
     pattern = f"{student or '*'}/{assignment}/*.html"
     written = sorted(root.glob(pattern))
-    log.info("feedback for %d notebooks in %s (hidden tests %s)", len(written), root,
-             "shown" if reveal else "hidden")  # fmt: skip
+    log.info(
+        "feedback for %d notebooks in %s (hidden tests %s)",
+        len(written),
+        root,
+        "shown" if reveal else "hidden",
+    )
     return written

@@ -25,7 +25,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import socket
 import threading
@@ -39,13 +38,28 @@ import docker
 import docker.errors
 from docker.types import LogConfig, Ulimit
 from docker.utils.socket import frames_iter
-from traitlets import Dict, Float, Integer, Unicode
+from traitlets import Bool, Dict, Float, Integer, Unicode
 from traitlets.config import LoggingConfigurable
 
 from hub.errors import DockerUnavailable, GradingError
 
 RUNNER_SOURCE = Path(__file__).with_name("sandbox_runner.py")
 RESULT_PREFIX = b"AIONE-RESULT "
+#: Run once per image: builds matplotlib's font list in $MPLCONFIGDIR and prints
+#: every file under /tmp as {path: base64} (at most 16 MiB).
+WARM_SCRIPT = """\
+import base64, json, os, pathlib
+try:
+    import matplotlib.font_manager  # noqa: F401
+except Exception:
+    pass
+files, size = {}, 0
+for path in pathlib.Path(os.environ["MPLCONFIGDIR"]).rglob("*"):
+    if path.is_file() and size + path.stat().st_size < 16 * 2**20:
+        size += path.stat().st_size
+        files[str(path)] = base64.b64encode(path.read_bytes()).decode()
+print(json.dumps(files))
+"""
 ROLE_LABEL = "aione.role"
 ROLE = "grader"
 
@@ -54,6 +68,7 @@ TIMEOUT = "timeout"
 OUT_OF_MEMORY = "out of memory"
 KERNEL_DIED = "kernel died"
 INVALID_NOTEBOOK = "invalid notebook"
+MISSING_NOTEBOOK = "missing notebook"
 UNKNOWN_KERNEL = "unknown kernel"
 OUTPUT_TRUNCATED = "output truncated"
 SANDBOX_ERROR = "sandbox error"
@@ -119,13 +134,21 @@ def classify(
     memory = f"the memory limit ({_size(limits['mem_limit'])})"
     if outcome is None:
         if result.timed_out:
-            return [Reason(TIMEOUT, f"the submission ran past {limits['submission_timeout']} s "
-                                    "and was stopped")]  # fmt: skip
+            return [
+                Reason(
+                    TIMEOUT,
+                    f"the submission ran past {limits['submission_timeout']} s and was stopped",
+                )
+            ]
         if oom:
             return [Reason(OUT_OF_MEMORY, f"the submission went over {memory}")]
         if result.output_overflow:
-            return [Reason(OUTPUT_TRUNCATED, "the submission wrote more output than the sandbox "
-                                             "accepts and was stopped")]  # fmt: skip
+            return [
+                Reason(
+                    OUTPUT_TRUNCATED,
+                    "the submission wrote more output than the sandbox accepts and was stopped",
+                )
+            ]
         return [Reason(SANDBOX_ERROR, result.error or "the sandbox returned no result")]
     reasons = []
     if outcome.status in {"kernel_died", "kernel_failed"}:
@@ -140,9 +163,14 @@ def classify(
     elif oom:
         reasons.append(Reason(OUT_OF_MEMORY, f"a process was killed after going over {memory}"))
     if outcome.truncated_bytes:
-        reasons.append(Reason(OUTPUT_TRUNCATED, f"{outcome.truncated_bytes} bytes over the "
-                                                f"{_size(limits['output_limit'])} output limit "
-                                                "were dropped"))  # fmt: skip
+        reasons.append(
+            Reason(
+                OUTPUT_TRUNCATED,
+                f"{outcome.truncated_bytes} bytes over the "
+                f"{_size(limits['output_limit'])} output limit "
+                "were dropped",
+            )
+        )
     return reasons
 
 
@@ -190,6 +218,12 @@ class Sandbox(LoggingConfigurable):
         config=True
     )
     labels = Dict({}, help="Extra labels of every grading container.").tag(config=True)
+    warm_caches = Bool(
+        True,
+        help="Once per run, build the image's caches (matplotlib's font list) in one "
+        "container and copy them into every grading container, so that no submission "
+        "pays seconds to build them.",
+    ).tag(config=True)
     docker_host = Unicode(
         None, allow_none=True, help="Docker engine URL; default: $DOCKER_HOST or the local socket."
     ).tag(config=True)
@@ -199,6 +233,8 @@ class Sandbox(LoggingConfigurable):
         self._api: docker.APIClient | None = None
         self._api_lock = threading.Lock()
         self._runner = RUNNER_SOURCE.read_text(encoding="utf-8")
+        self._seeds: dict[str, str] | None = None
+        self._seeds_lock = threading.Lock()
 
     @property
     def api(self) -> docker.APIClient:
@@ -266,7 +302,7 @@ class Sandbox(LoggingConfigurable):
             result.error = f"the container could not be created: {err}"
             return result
         try:
-            stdout, stderr = self._converse(container, payload, result)
+            stdout, stderr = self._converse(container, payload, result, len(notebooks))
             result.exit_code = self.api.wait(container, timeout=30).get("StatusCode")
             result.oom_killed = bool(self.api.inspect_container(container)["State"]["OOMKilled"])
             self._parse(key, stdout, stderr, result)
@@ -285,6 +321,7 @@ class Sandbox(LoggingConfigurable):
             "startup_timeout": self.startup_timeout,
             "output_limit": self.output_limit,
             "files": {name: base64.b64encode(data).decode() for name, data in files.items()},
+            "seed_files": self.seed_files(),
             "notebooks": [
                 {"name": nb.name, "kernel": nb.kernel, "cells": nb.cells} for nb in notebooks
             ],
@@ -292,7 +329,11 @@ class Sandbox(LoggingConfigurable):
         return json.dumps(job).encode()
 
     def _create(self, start: str, labels: dict[str, str]) -> str:
+        return self._create_container(["-I", "-c", self._runner, start], labels, stdin=True)
+
+    def _create_container(self, command: list[str], labels: dict[str, str], stdin: bool) -> str:
         api = self.api
+        threads = str(max(1, int(self.cpu_limit)))
         host_config = api.create_host_config(
             network_mode="none",
             mem_limit=self.mem_limit,
@@ -311,7 +352,7 @@ class Sandbox(LoggingConfigurable):
         )
         config = api.create_container_config(
             self.image,
-            command=["-I", "-c", self._runner, start],
+            command=command,
             entrypoint=[self.python],
             user="1000:1000",
             working_dir="/home/jovyan",
@@ -324,18 +365,64 @@ class Sandbox(LoggingConfigurable):
                 "XDG_CACHE_HOME": "/tmp/cache",
                 "PYTHONDONTWRITEBYTECODE": "1",
                 "NBGRADER_EXECUTION": "autograde",
+                # BLAS and OpenMP pools the size of the CPU limit, not of the host.
+                "OMP_NUM_THREADS": threads,
+                "OPENBLAS_NUM_THREADS": threads,
+                "MKL_NUM_THREADS": threads,
             },
             labels={**self.labels, **labels, ROLE_LABEL: ROLE},
-            stdin_open=True,
+            stdin_open=stdin,
             network_disabled=True,
             host_config=host_config,
         )
-        config["StdinOnce"] = True
+        config["StdinOnce"] = stdin
         name = f"{self.name_prefix}-{uuid.uuid4().hex[:12]}"
         return str(api.create_container_from_config(config, name=name)["Id"])
 
+    def seed_files(self) -> dict[str, str]:
+        """Cache files (absolute path -> base64) every container starts with.
+
+        Built once per Sandbox by :meth:`_warm` when ``warm_caches`` is on.
+        """
+        if not self.warm_caches:
+            return {}
+        with self._seeds_lock:
+            if self._seeds is None:
+                self._seeds = self._warm()
+            return self._seeds
+
+    def _warm(self) -> dict[str, str]:
+        began = time.monotonic()
+        try:
+            container = self._create_container(["-I", "-c", WARM_SCRIPT], {}, stdin=False)
+        except docker.errors.DockerException as err:
+            self.log.warning("could not warm the caches of %s (%s)", self.image, err)
+            return {}
+        try:
+            sock = self.api.attach_socket(container, params={"stdout": 1, "stream": 1})
+            try:
+                self.api.start(container)
+                out = b"".join(data for stream, data in frames_iter(sock, tty=False) if stream == 1)
+            finally:
+                sock.close()
+            seeds = {str(k): str(v) for k, v in json.loads(out or b"{}").items()}
+        except (docker.errors.DockerException, OSError, ValueError) as err:
+            self.log.warning(
+                "could not warm the caches of %s (%s); going on without", self.image, err
+            )
+            seeds = {}
+        finally:
+            self._remove(container)
+        self.log.info(
+            "warmed %d cache files of %s in %.1f s",
+            len(seeds),
+            self.image,
+            time.monotonic() - began,
+        )
+        return seeds
+
     def _converse(
-        self, container: str, payload: bytes, result: SandboxResult
+        self, container: str, payload: bytes, result: SandboxResult, notebooks: int
     ) -> tuple[bytes, bytes]:
         """Start the container, send the job, read its output under the time limit."""
         api = self.api
@@ -354,13 +441,17 @@ class Sandbox(LoggingConfigurable):
                 raw.shutdown(socket.SHUT_WR)
             except OSError as err:
                 self.log.debug("%s stopped reading its job: %s", container[:12], err)
-            return self._read(container, sock, result)
+            return self._read(container, sock, result, notebooks)
         finally:
             timer.cancel()
             sock.close()
 
-    def _read(self, container: str, sock: Any, result: SandboxResult) -> tuple[bytes, bytes]:
-        cap = 4 * self.output_limit + 8 * 1024**2
+    def _read(
+        self, container: str, sock: Any, result: SandboxResult, notebooks: int
+    ) -> tuple[bytes, bytes]:
+        # What a runner can send: per notebook the kept output (UTF-8, up to 3 bytes a
+        # character), results and errors (capped per cell), and the JSON around them.
+        cap = notebooks * (4 * self.output_limit + 16 * 1024**2)
         out: list[bytes] = []
         err = b""
         size = 0
@@ -415,18 +506,3 @@ class Sandbox(LoggingConfigurable):
                 cells=list(item.get("cells", [])),
             )
             result.notebooks[outcome.name] = outcome
-
-
-def remove_grading_containers(api: docker.APIClient, prefix: str) -> int:
-    """Remove every grading container named PREFIX-*; return how many (for cleanups)."""
-    removed = 0
-    for info in api.containers(all=True, filters={"label": f"{ROLE_LABEL}={ROLE}"}):
-        if any(name.lstrip("/").startswith(f"{prefix}-") for name in info.get("Names", [])):
-            api.remove_container(info["Id"], force=True)
-            removed += 1
-    return removed
-
-
-def host_cores() -> int:
-    """CPU cores this process may use (the default of ``--jobs``)."""
-    return len(os.sched_getaffinity(0)) or 1

@@ -58,6 +58,7 @@ import zmq
 DELIM = b"<IDS|MSG>"
 ERROR_TEXT_LIMIT = 16 * 1024
 RESULT_LIMIT = 1024 * 1024
+RESULT_KEEP = 64 * 1024
 MAX_MESSAGE = 256 * 1024 * 1024
 IDLE_AFTER_REPLY_S = 2.0
 INTERRUPT_EVERY_S = 1.0
@@ -134,24 +135,36 @@ class Kernel:
         self.session = uuid.uuid4().hex
         base = str(runtime / f"aione-kernel-{number}")
         connection = {
-            "transport": "ipc", "ip": base, "shell_port": 1, "iopub_port": 2,
-            "stdin_port": 3, "control_port": 4, "hb_port": 5, "key": self.key.decode(),
-            "signature_scheme": "hmac-sha256", "kernel_name": name,
-        }  # fmt: skip
+            "transport": "ipc",
+            "ip": base,
+            "shell_port": 1,
+            "iopub_port": 2,
+            "stdin_port": 3,
+            "control_port": 4,
+            "hb_port": 5,
+            "key": self.key.decode(),
+            "signature_scheme": "hmac-sha256",
+            "kernel_name": name,
+        }
         connection_file = f"{base}.json"
         with open(os.open(connection_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
             json.dump(connection, f)
         self.stderr_path = f"{base}.stderr"
         with open(self.stderr_path, "wb") as err:
             self.proc = subprocess.Popen(
-                kernel_argv(spec, connection_file), cwd=workdir, stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True, close_fds=True,
-            )  # fmt: skip
+                kernel_argv(spec, connection_file),
+                cwd=workdir,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err,
+                start_new_session=True,
+                close_fds=True,
+            )
         try:
             Path(f"/proc/{self.proc.pid}/oom_score_adj").write_text("1000")
         except OSError:
             pass
-        ctx = zmq.Context.instance()
+        ctx: Any = zmq.Context.instance()
         self.shell = ctx.socket(zmq.DEALER)
         self.iopub = ctx.socket(zmq.SUB)
         for sock, port in ((self.shell, 1), (self.iopub, 2)):
@@ -167,9 +180,13 @@ class Kernel:
         """Sign and send a shell request; return its msg_id."""
         msg_id = uuid.uuid4().hex
         header = {
-            "msg_id": msg_id, "msg_type": msg_type, "username": "aione", "session": self.session,
-            "date": datetime.datetime.now(datetime.UTC).isoformat(), "version": PROTOCOL_VERSION,
-        }  # fmt: skip
+            "msg_id": msg_id,
+            "msg_type": msg_type,
+            "username": "aione",
+            "session": self.session,
+            "date": datetime.datetime.now(datetime.UTC).isoformat(),
+            "version": PROTOCOL_VERSION,
+        }
         parts = [json.dumps(p).encode() for p in (header, {}, {}, content)]
         mac = hmac.new(self.key, digestmod=hashlib.sha256)
         for part in parts:
@@ -210,6 +227,13 @@ class Kernel:
                 return f.read().decode("utf-8", "replace").strip()
         except OSError:
             return ""
+
+    def state(self) -> str:
+        """The kernel's process state letter from /proc (R, S, D, T, Z), or '?'."""
+        for pid, state, _, _ in _processes():
+            if pid == self.proc.pid:
+                return state.decode()
+        return "?"
 
     def interrupt(self) -> None:
         """Stop what the cell started, then interrupt the kernel.
@@ -342,6 +366,7 @@ class CellRun:
         self.displays = displays
         self.clear_pending = False
         self.dropped = 0
+        self.dropped_stderr = False
         self.errors = 0
 
     def result(self) -> dict[str, Any]:
@@ -392,11 +417,13 @@ class CellRun:
             return
         if self.budget.used >= self.budget.limit:
             self._drop(len(raw))
+            self.dropped_stderr |= msg_type == "stream" and b'"stderr"' in raw[:4096]
             return
         if len(raw) > 2 * self.budget.limit:  # too big to parse: keep what fits, if we can
             prefix = _stream_prefix(raw, self.budget.limit - self.budget.used)
             kept = len(prefix[1]) if msg_type == "stream" and prefix else 0
             self._drop(len(raw) - kept)
+            self.dropped_stderr |= b'"stderr"' in raw[:4096]
             if prefix and kept:
                 self.budget.used += kept
                 self._add({"output_type": "stream", "name": prefix[0], "text": prefix[1]})
@@ -406,9 +433,15 @@ class CellRun:
             text = str(content.get("text", ""))
             kept = self.budget.take(len(text))
             self.dropped += len(text) - kept
+            self.dropped_stderr |= kept < len(text) and content.get("name") == "stderr"
             if kept:
-                self._add({"output_type": "stream", "name": content.get("name", "stdout"),
-                           "text": text[:kept]})  # fmt: skip
+                self._add(
+                    {
+                        "output_type": "stream",
+                        "name": content.get("name", "stdout"),
+                        "text": text[:kept],
+                    }
+                )
             return
         kept = self.budget.take(len(raw))
         if kept < len(raw):
@@ -429,17 +462,22 @@ class CellRun:
         self._add(out)
 
     def _result(self, raw: bytes) -> None:
-        if len(raw) > RESULT_LIMIT:
+        # Small results are always kept: a test cell's partial credit is one.
+        # A dropped one becomes an error, so that it can never count as a pass.
+        if len(raw) > RESULT_KEEP and self.budget.used + len(raw) > self.budget.limit:
             self._drop(len(raw))
-            data = {"text/plain": f"[aione: a result of {len(raw)} bytes was dropped]"}
-            self._add({"output_type": "execute_result", "data": data, "metadata": {},
-                       "execution_count": None})  # fmt: skip
+            self.add_error("OutputTooLarge", f"a result of {len(raw)} bytes was dropped", [])
             return
         content = _loads(raw)
         self.budget.used += len(raw)
-        self._add({"output_type": "execute_result", "data": content.get("data", {}),
-                   "metadata": content.get("metadata", {}),
-                   "execution_count": content.get("execution_count")})  # fmt: skip
+        self._add(
+            {
+                "output_type": "execute_result",
+                "data": content.get("data", {}),
+                "metadata": content.get("metadata", {}),
+                "execution_count": content.get("execution_count"),
+            }
+        )
 
     def _error(self, raw: bytes) -> None:
         if len(raw) > RESULT_LIMIT:
@@ -453,10 +491,23 @@ class CellRun:
         )
 
     def add_error(self, ename: str, evalue: str, traceback: list[str]) -> None:
+        """Append an error output, shortened to at most ~64 KiB in all."""
         self.errors += 1
-        traceback = [_short(line) for line in traceback[-200:]]
-        self._add({"output_type": "error", "ename": _short(ename, 200),
-                   "evalue": _short(evalue), "traceback": traceback})  # fmt: skip
+        kept: list[str] = []
+        size = 0
+        for line in reversed(traceback[-200:]):  # the end of a traceback says the most
+            size += len(line)
+            if size > 4 * ERROR_TEXT_LIMIT:
+                break
+            kept.insert(0, _short(line))
+        self._add(
+            {
+                "output_type": "error",
+                "ename": _short(ename, 200),
+                "evalue": _short(evalue),
+                "traceback": kept,
+            }
+        )
 
     def finish(self, reply: dict[str, Any] | None, limit: int) -> None:
         """Record the reply (nbgrader's Execute.on_cell_executed) and the truncation note."""
@@ -476,7 +527,9 @@ class CellRun:
                 f"\n[aione: output truncated: this notebook's output passed {limit} bytes; "
                 f"{self.dropped} bytes of this cell were dropped]\n"
             )
-            self.outputs.append({"output_type": "stream", "name": "stdout", "text": note})
+            # On stderr when stderr was cut: nbgrader fails a test cell that wrote to it.
+            name = "stderr" if self.dropped_stderr else "stdout"
+            self.outputs.append({"output_type": "stream", "name": name, "text": note})
 
 
 def _stream_prefix(raw: bytes, keep: int) -> tuple[str, str] | None:
@@ -509,10 +562,17 @@ def execute_cell(kernel: Kernel, source: str, run: CellRun, job: dict[str, Any])
 
     Raises KernelError when the kernel dies.
     """
-    msg_id = kernel.send("execute_request", {
-        "code": source, "silent": False, "store_history": True, "user_expressions": {},
-        "allow_stdin": False, "stop_on_error": False,
-    })  # fmt: skip
+    msg_id = kernel.send(
+        "execute_request",
+        {
+            "code": source,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": False,
+        },
+    )
     deadline = time.monotonic() + float(job["cell_timeout"])
     interrupted = False
     reply: dict[str, Any] | None = None
@@ -575,9 +635,13 @@ def run_notebook(
     """Execute the cells of one notebook; never raises."""
     budget = Budget(int(job["output_limit"]))
     result: dict[str, Any] = {
-        "name": notebook["name"], "status": "ok", "detail": "", "truncated_bytes": 0,
-        "timed_out_cells": [], "cells": [],
-    }  # fmt: skip
+        "name": notebook["name"],
+        "status": "ok",
+        "detail": "",
+        "truncated_bytes": 0,
+        "timed_out_cells": [],
+        "cells": [],
+    }
     if isinstance(kernel, KernelError):
         result.update(status=kernel.status, detail=kernel.detail)
         return result
@@ -595,7 +659,10 @@ def run_notebook(
                 result["status"] = "timeout"
             if outcome == "unresponsive":
                 result["status"] = "unresponsive"
-                result["detail"] = f"cell {run.index} did not stop when interrupted"
+                result["detail"] = (
+                    f"cell {run.index} did not stop when interrupted "
+                    f"(kernel state {kernel.state()}, {len(group_members(kernel.proc.pid))} processes)"
+                )
                 break
     except KernelError as err:
         result.update(status=err.status, detail=err.detail)
@@ -617,6 +684,16 @@ def write_files(workdir: Path, files: dict[str, str]) -> None:
         path = workdir / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
+
+
+def write_seed_files(files: dict[str, str]) -> None:
+    """Write prebuilt caches (matplotlib's font list) under /tmp, before any cell runs."""
+    for name, data in files.items():
+        path = PurePosixPath(name)
+        if not path.is_absolute() or path.parts[1:2] != ("tmp",) or ".." in path.parts:
+            continue
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_bytes(base64.b64decode(data))
 
 
 def oom_kills() -> int:
@@ -653,6 +730,7 @@ def main(argv: list[str]) -> int:
     job = json.loads(sys.stdin.buffer.read())
     key = bytes.fromhex(job["key"])
     write_files(workdir, job["files"])
+    write_seed_files(job.get("seed_files", {}))
     results = []
     for number, notebook in enumerate(job["notebooks"]):
         if number == 0 and first is not None:
@@ -660,7 +738,7 @@ def main(argv: list[str]) -> int:
         else:
             kernel = start_kernel(notebook["kernel"], workdir, runtime, number)
         results.append(run_notebook(kernel, notebook, job))
-    body = json.dumps({"notebooks": results, "oom_kills": oom_kills()}).encode()
+    body = json.dumps({"notebooks": results, "oom_kills": oom_kills()}, ensure_ascii=False).encode()
     mac = hmac.new(key, body, hashlib.sha256).hexdigest().encode()
     out = sys.stdout.buffer
     out.write(b"AIONE-RESULT " + mac + b" " + body + b"\n")

@@ -22,9 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from traitlets.config import Config
 
 from hub.errors import GradingError, SettingsError
-from hub.settings import Settings, find_config, load_settings, parse_bytes
+from hub.settings import Settings, _read_yaml, _set_dotted, find_config, load_settings, parse_bytes
 from hub.settings import _describe as _describe_hub  # one description of settings errors
-from hub.settings import _read_yaml, _set_dotted
 
 #: Course and assignment names become folder names: no separators, no dot-dot.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

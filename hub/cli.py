@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "graders.commands.grade",
     "hub.commands.cohort",
     "graders.commands.exchange",
+    "hub.commands.session",
 )
 
 EPILOG = """\

@@ -2,10 +2,11 @@
 
 A cohort ``NAME`` is the hub group ``cohort-NAME``. Its properties hold each
 member's roster record (``members``: display name, email, role, courses,
-profile, expires_at), ``expired_at`` once expired and ``gpu_quota`` when one
-was given. A member is also in the groups their record implies
-(:meth:`hub.roster.Member.groups`): ``course-C-learners`` or
-``course-C-instructors`` for each course, and ``profile-P`` for a profile.
+profile, expires_at), and ``expired_at`` once expired. A member is also in
+the groups their record implies (:meth:`hub.roster.Member.groups`):
+``course-C-learners`` or ``course-C-instructors`` for each course, and
+``profile-P`` for a profile. A cohort's GPU quota is set in the settings
+(``gpu.quotas: {cohort-NAME: 4}``), where the GPU allocator reads it.
 
 Importing is plan then apply. :func:`plan_import` compares the roster with the
 hub (two paginated reads), the account store and the gradebooks, and returns
@@ -67,18 +68,31 @@ def no_progress(label: str, total: int) -> Iterator[Callable[[int], None]]:
 
 @dataclass
 class HubState:
-    """Users and groups of the hub, as read at one moment."""
+    """Groups of the hub, and users, as read at one moment.
+
+    ``users`` holds every user when read with ``all_users``, else only those
+    with a server running or starting; group membership is always complete
+    (it comes from the groups).
+    """
 
     users: dict[str, dict[str, Any]]
     groups: dict[str, dict[str, Any]]
+    memberships: dict[str, set[str]] = field(default_factory=dict)
 
     @classmethod
-    def read(cls, client: HubClient) -> HubState:
-        """Read every user and group (paginated)."""
-        return cls(
-            users={u["name"]: u for u in client.users()},
-            groups={g["name"]: g for g in client.groups()},
-        )
+    def read(cls, client: HubClient, all_users: bool = False) -> HubState:
+        """Read every group and the users (all, or only active ones: see the class)."""
+        groups = {g["name"]: g for g in client.groups()}
+        users = client.users() if all_users else client.users(state="active")
+        memberships: dict[str, set[str]] = {}
+        for name, group in groups.items():
+            for username in group.get("users") or []:
+                memberships.setdefault(username, set()).add(name)
+        return cls({u["name"]: u for u in users}, groups, memberships)
+
+    def exists(self, username: str) -> bool:
+        """True when the user is known to exist (listed, or in a group)."""
+        return username in self.users or username in self.memberships
 
     def properties(self, group: str) -> dict[str, Any]:
         """The properties of ``group`` ({} when it does not exist)."""
@@ -95,7 +109,7 @@ class HubState:
 
     def user_groups(self, username: str) -> set[str]:
         """Groups ``username`` is in now."""
-        return set((self.users.get(username) or {}).get("groups") or [])
+        return set(self.memberships.get(username, ()))
 
 
 @dataclass
@@ -199,7 +213,6 @@ def plan_import(
     state: HubState,
     has_account: Callable[[str], bool] | None,
     state_dir: Path,
-    gpu_quota: int | None = None,
 ) -> ImportPlan:
     """Compare ``roster`` with the hub, the embedded accounts (``has_account``;
     None when sign-in is through a provider) and the gradebooks; change nothing."""
@@ -209,7 +222,7 @@ def plan_import(
     old = state.members(cohort)
     others = _other_records(state, cohort)
     for m in roster.members:
-        if m.username not in state.users:
+        if not state.exists(m.username):
             plan.create_users.append(m.username)
         if m.username not in old:
             plan.new_members.append(m.username)
@@ -228,7 +241,7 @@ def plan_import(
     in_roster = {m.username for m in roster.members}
     plan.not_in_roster = sorted(set(old) - in_roster)
     plan.create_groups = sorted({group, *plan.add} - set(state.groups))
-    _plan_properties(plan, roster, state, old, gpu_quota)
+    _plan_properties(plan, roster, state, old)
     _plan_gradebooks(plan, roster, state_dir)
     return plan
 
@@ -247,15 +260,12 @@ def _plan_properties(
     roster: Roster,
     state: HubState,
     old: Mapping[str, Member],
-    gpu_quota: int | None,
 ) -> None:
     group = cohort_group(roster.cohort)
     before = state.properties(group)
     records = {name: m.record() for name, m in old.items()}
     records.update({m.username: m.record() for m in roster.members})
     after = {**before, KIND_KEY: "cohort", "cohort": roster.cohort, MEMBERS_KEY: records}
-    if gpu_quota is not None:
-        after["gpu_quota"] = gpu_quota
     if after != before:
         plan.properties[group] = after
     for profile in sorted({m.profile for m in roster.members if m.profile}):
@@ -487,7 +497,7 @@ def expire_cohort(
     cohort: str,
     now: datetime | None = None,
 ) -> ExpireResult:
-    """End ``cohort``: mark it expired, block sign-in (embedded accounts) and
+    """End ``cohort`` (``state`` read with ``all_users``): mark it expired, block sign-in (embedded accounts) and
     stop the servers of members who have no other active cohort (waiting
     until they are stopped); keep all data. Idempotent: a second call keeps
     the first ``expired_at``. Raises :class:`CohortError` when a server does

@@ -17,7 +17,9 @@ from traitlets.config import Config
 from graders.exchange.hubconfig import update_exchange
 from hub import rbac
 from hub.errors import SettingsError
+from hub.sessions import update_sessions
 from hub.settings import Settings, parse_bytes
+from hub.swarmconfig import update_swarm
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -70,6 +72,11 @@ def update_proxy(c: Config, s: Settings, rt: Runtime) -> None:
     c.ConfigurableHTTPProxy.auth_token = rt.proxy_auth_token
     c.ConfigurableHTTPProxy.pid_file = str(s.state_dir / "proxy.pid")
     c.ConfigurableHTTPProxy.should_start = True
+    if s.hub.tls:
+        # JupyterHub hands these to the proxy as --ssl-cert/--ssl-key.
+        c.JupyterHub.ssl_cert = str(s.hub.tls.cert)
+        c.JupyterHub.ssl_key = str(s.hub.tls.key)
+        c.JupyterHub.bind_url = f"https://{s.hub.ip}:{s.hub.port}"
 
 
 def update_auth(c: Config, s: Settings, rt: Runtime) -> None:
@@ -193,7 +200,7 @@ def update_roles(c: Config, s: Settings, rt: Runtime) -> None:
 
 UPDATES = (
     update_hub, update_proxy, update_auth, update_spawner, update_services, update_roles,
-    update_exchange,
+    update_exchange, update_sessions, update_swarm,
 )  # fmt: skip
 
 

@@ -57,3 +57,11 @@ class GpuDiscoveryError(AioneError):
 
 class CohortError(AioneError):
     """A cohort is unknown, or a cohort operation cannot be carried out."""
+
+
+class SessionError(AioneError):
+    """A lab session cannot be scheduled, found or cancelled as asked."""
+
+
+class SwarmError(AioneError):
+    """Docker Swarm is not usable for learner servers, or swarm refused a learner's task."""

@@ -116,9 +116,11 @@ class HubClient:
             offset = int(nxt["offset"])
 
     # users
-    def users(self) -> list[dict[str, Any]]:
-        """Every user model (with ``groups``)."""
-        return list(self.paginate("/users"))
+    def users(self, state: str | None = None) -> list[dict[str, Any]]:
+        """Every user model (with ``groups``); ``state="active"``: only users with
+        a server running or starting (JupyterHub builds each model, so listing
+        thousands of users takes seconds)."""
+        return list(self.paginate("/users", {"state": state} if state else None))
 
     def user(self, name: str) -> dict[str, Any] | None:
         """The user model, or None when there is no such user."""
@@ -131,8 +133,16 @@ class HubClient:
         return model
 
     def create_users(self, names: Sequence[str]) -> list[dict[str, Any]]:
-        """Create ``names`` in one request (existing ones are skipped by the hub)."""
-        created: list[dict[str, Any]] = self.request("POST", "/users", {"usernames": list(names)})
+        """Create ``names`` in one request; existing ones are skipped (also when
+        all exist). Returns the models of the users created."""
+        try:
+            created: list[dict[str, Any]] = self.request(
+                "POST", "/users", {"usernames": list(names)}
+            )
+        except HubRequestError as err:
+            if err.status == 409:  # "All N users already exist"
+                return []
+            raise
         return created
 
     def stop_server(self, name: str) -> None:

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from hub import docker_engine
+from hub import docker_engine, swarmconfig
 from hub.configure import Runtime
 from hub.errors import SettingsError
 from hub.settings import Settings, load_settings
@@ -68,7 +68,10 @@ def prepare(s: Settings) -> Runtime:
     ensure_state_dir(s.state_dir)
     token = ensure_secret_file(s.state_dir / "proxy_token")
     api = docker_engine.client(s.spawner.docker_host)
-    gateway = docker_engine.ensure_network(api, s.spawner.network)
+    if s.spawner.backend == "swarm":
+        gateway = swarmconfig.ensure_swarm_network(api, s.spawner.network)
+    else:
+        gateway = docker_engine.ensure_network(api, s.spawner.network)
     docker_engine.ensure_volume(api, s.spawner.data_volume, {"aione.role": "data"})
     return Runtime(
         hub_ip=gateway,

@@ -12,13 +12,15 @@ group membership to the authenticator and turns the group REST API off, so
 cohort imports could no longer add learners to groups. aione keeps it off and
 syncs the groups itself:
 
-- it remembers in ``auth_state`` which groups the provider granted last time;
 - at sign-in (:class:`AioneOidcCallbackHandler`) and at every refresh
   (:meth:`AioneOidcAuthenticator.refresh_user`, every ``auth_refresh_age``
-  seconds and before each spawn) it adds the groups granted now and removes
-  only those the provider granted before and no longer grants. Roster groups
-  are never touched, so a change at the provider applies within minutes, not
-  only at the next sign-in (oauthenticator#761).
+  seconds and before each spawn) it adds the user to the groups their rules
+  grant now;
+- it remembers in ``auth_state`` which memberships it added (the provider's
+  own), and removes only those when the rules stop granting them. A
+  membership that a roster (or an admin) made stays, even when the provider
+  also granted it for a while. So a change at the provider applies within
+  minutes, not only at the next sign-in (oauthenticator#761).
 
 Who may sign in is decided after the provider answers (:meth:`admit`), since it
 needs both the provider's groups and the hub's cohort records: a user whose
@@ -51,9 +53,17 @@ from hub.roles import instructor_group, learner_group
 from hub.settings import OidcGroupRule
 
 SECRET_ENV = "AIONE_OIDC_CLIENT_SECRET"
-#: auth_state keys: what the provider granted at the last sign-in or refresh.
+#: auth_state keys: what the rules granted at the last sign-in or refresh, the
+#: memberships aione added for the provider (and may remove), the provider's groups.
 GRANTED_KEY = "aione_groups"
+OWNED_KEY = "aione_owned_groups"
 PROVIDER_GROUPS_KEY = "aione_provider_groups"
+#: Authenticator traits filled from the discovery document, and their keys there.
+_DISCOVERED = {
+    "authorize_url": "authorization_endpoint",
+    "token_url": "token_endpoint",
+    "userdata_url": "userinfo_endpoint",
+}
 
 
 @lru_cache(maxsize=256)
@@ -117,15 +127,16 @@ def map_access(provider_groups: Iterable[str], rules: Sequence[OidcGroupRule]) -
 
 
 def sync_groups(
-    db: Any, orm_user: orm.User, granted: Iterable[str], previous: Iterable[str]
-) -> tuple[set[str], set[str]]:
-    """Add ``orm_user`` to every ``granted`` group (creating missing ones) and
-    remove them from the ``previous`` grants no longer granted; other groups
-    (roster cohorts, groups set by admins) stay. Returns ``(added, removed)``."""
-    granted, previous = set(granted), set(previous)
+    db: Any, orm_user: orm.User, granted: Iterable[str], owned: Iterable[str]
+) -> tuple[set[str], set[str], set[str]]:
+    """Add ``orm_user`` to every ``granted`` group they are not in (creating
+    missing groups) and remove them from the groups in ``owned`` (memberships
+    added earlier for the provider) that are no longer granted; any other
+    membership stays. Returns ``(added, removed, owned now)``."""
+    granted, owned = set(granted), set(owned)
     current = {g.name for g in orm_user.groups}
     added = granted - current
-    removed = (previous - granted) & current
+    removed = (owned - granted) & current
     for name in sorted(added):
         group = orm.Group.find(db, name)
         if group is None:
@@ -138,7 +149,7 @@ def sync_groups(
         orm_user.groups.remove(group)
     if added or removed:
         db.commit()
-    return added, removed
+    return added, removed, (owned & granted) | added
 
 
 class SignInRefused(web.HTTPError):
@@ -154,7 +165,7 @@ class SignInRefused(web.HTTPError):
 class AioneOidcLoginHandler(OAuthLoginHandler):
     """Redirect to the provider, after discovering its endpoints if needed."""
 
-    async def get(self) -> None:  # type: ignore[override]
+    async def get(self) -> None:
         await self.authenticator.discover()
         super().get()
 
@@ -181,15 +192,30 @@ class AioneOidcCallbackHandler(OAuthCallbackHandler):
     async def auth_to_user(self, authenticated: dict[str, Any], user: Any = None) -> Any:
         authenticator = self.authenticator
         assert isinstance(authenticator, AioneOidcAuthenticator)
+        access = authenticator.access_of(authenticated)
+        state = authenticated.setdefault("auth_state", {})
         existing = user or self.find_user(authenticated["name"])
-        previous = (await existing.get_auth_state() or {}) if existing is not None else {}
-        authenticator.admit(self.db, existing, authenticated, previous)
-        user = await super().auth_to_user(authenticated, user)
-        state = authenticated.get("auth_state") or {}
-        sync_groups(
-            self.db, user.orm_user, state.get(GRANTED_KEY, []), previous.get(GRANTED_KEY, [])
+        if existing is None:  # admit first: a refused user leaves nothing behind
+            groups = [(g, _properties(self.db, g)) for g in sorted(access.groups)]
+            authenticator.admit(authenticated, access, groups)
+            state[OWNED_KEY] = sorted(access.groups)  # a new user: every grant is the provider's
+            user = await super().auth_to_user(authenticated, user)
+            sync_groups(self.db, user.orm_user, access.groups, ())
+            return user
+        previous = await existing.get_auth_state() or {}
+        _, _, owned = sync_groups(
+            self.db, existing.orm_user, access.groups, previous.get(OWNED_KEY, ())
         )
-        return user
+        state[OWNED_KEY] = sorted(owned)
+        authenticator.admit(
+            authenticated, access, [(g.name, g.properties) for g in existing.groups]
+        )
+        return await super().auth_to_user(authenticated, user)
+
+
+def _properties(db: Any, name: str) -> dict[str, Any]:
+    group = orm.Group.find(db, name)
+    return dict(group.properties) if group is not None else {}
 
 
 class AioneOidcAuthenticator(GenericOAuthenticator):
@@ -253,12 +279,12 @@ class AioneOidcAuthenticator(GenericOAuthenticator):
         Raises HTTP 503 with a message for the user when the provider does not
         answer or its document names another issuer.
         """
-        if self.authorize_url and self.token_url and self.userdata_url:
+        if self._endpoints_known():
             return
         if self._discovery_lock is None:
             self._discovery_lock = asyncio.Lock()
         async with self._discovery_lock:
-            if self.authorize_url and self.token_url and self.userdata_url:
+            if self._endpoints_known():
                 return
             url = f"{self.issuer}/.well-known/openid-configuration"
             try:
@@ -278,9 +304,12 @@ class AioneOidcAuthenticator(GenericOAuthenticator):
                     self.issuer,
                 )
                 raise web.HTTPError(503, "The sign-in provider is misconfigured.")
-            self.authorize_url = self.authorize_url or doc["authorization_endpoint"]
-            self.token_url = self.token_url or doc["token_endpoint"]
-            self.userdata_url = self.userdata_url or doc["userinfo_endpoint"]
+            for trait, key in _DISCOVERED.items():
+                if not getattr(self, trait):
+                    setattr(self, trait, doc[key])
+
+    def _endpoints_known(self) -> bool:
+        return all(getattr(self, trait) for trait in _DISCOVERED)
 
     async def get_token_info(self, handler: Any, params: dict[str, Any]) -> dict[str, Any]:
         await self.discover()
@@ -313,56 +342,48 @@ class AioneOidcAuthenticator(GenericOAuthenticator):
 
     def admit(
         self,
-        db: Any,
-        user: Any,
         auth_model: Mapping[str, Any],
-        previous_state: Mapping[str, Any],
+        access: Access,
+        groups: Sequence[tuple[str, Mapping[str, Any] | None]],
     ) -> None:
         """Raise :class:`SignInRefused` unless the user may use the hub.
 
-        Allowed: admins, users whose groups match a rule, and existing users
-        in an imported cohort; refused as well: users whose every cohort
-        membership has expired (judged on the groups they will have after
-        the sync).
+        ``groups`` are the user's groups (``(name, properties)``) after the
+        provider's grants were applied. Allowed: admins, users whose provider
+        groups match a rule, and members of an imported cohort; refused as
+        well: users whose every cohort membership has expired.
         """
-        access = self.access_of(auth_model)
         name = auth_model["name"]
         if auth_model.get("admin"):
             return
-        current = {g.name: g for g in user.groups} if user is not None else {}
-        dropped = set(previous_state.get(GRANTED_KEY, [])) - access.groups
-        final = (set(current) - dropped) | access.groups
-        in_cohort = any(cohort_of_group(n) for n in final if n in current)
+        in_cohort = any(cohort_of_group(g) for g, _ in groups)
         if not access.allowed and not in_cohort:
             raise SignInRefused(name, access.provider_groups, "no matching group")
-        groups = []
-        for group_name in sorted(final):
-            group = current.get(group_name) or orm.Group.find(db, group_name)
-            groups.append((group_name, group.properties if group is not None else {}))
         if not membership_active(name, groups):
             raise SignInRefused(name, access.provider_groups, "expired")
 
     async def refresh_user(self, user: Any, handler: Any = None, **kwargs: Any) -> Any:
-        """OAuthenticator's refresh (userinfo again), then admit and sync the groups.
+        """OAuthenticator's refresh (userinfo again), then sync the groups and admit.
 
         Returns False (sign in again, and be refused) when the user may no
-        longer use the hub.
+        longer use the hub; their provider memberships are removed first.
         """
         previous = await user.get_auth_state() or {}
         refreshed = await super().refresh_user(user, handler, **kwargs)
         if not isinstance(refreshed, dict):
             return refreshed
-        try:
-            self.admit(user.db, user, refreshed, previous)
-        except SignInRefused as refused:
-            self.log.warning("%s at refresh", refused.log_message)
-            return False
-        state = refreshed.get("auth_state") or {}
-        added, removed = sync_groups(
-            user.db, user.orm_user, state.get(GRANTED_KEY, []), previous.get(GRANTED_KEY, [])
+        access = self.access_of(refreshed)
+        added, removed, owned = sync_groups(
+            user.db, user.orm_user, access.groups, previous.get(OWNED_KEY, ())
         )
         if added or removed:
             self.log.info("Groups of %s from the provider: +%s -%s", user.name, added, removed)
+        refreshed.setdefault("auth_state", {})[OWNED_KEY] = sorted(owned)
+        try:
+            self.admit(refreshed, access, [(g.name, g.properties) for g in user.groups])
+        except SignInRefused as refused:
+            self.log.warning("%s at refresh", refused.log_message)
+            return False
         return refreshed
 
 

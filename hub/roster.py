@@ -35,11 +35,14 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hub.errors import RosterError
 from hub.rbac import COHORT_NAME_RE, cohort_group, parse_expiry, profile_group
 from hub.roles import instructor_group, learner_group
+
+if TYPE_CHECKING:
+    from hub.settings import Settings
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -121,23 +124,29 @@ class Member:
 
 @dataclass(frozen=True)
 class ProfileCatalog:
-    """Profile names a roster may use, each with the groups it is open to
-    (None: everyone)."""
+    """Profile names a roster may use: the groups each is open to (None:
+    everyone) and the groups it is preselected for."""
 
-    profiles: Mapping[str, tuple[str, ...] | None]
+    open_to: Mapping[str, tuple[str, ...] | None]
+    preselected_for: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    default: str = "default"
     note: str = ""
 
     @classmethod
-    def from_settings(cls, settings: Any) -> ProfileCatalog:
-        """From ``settings.profiles`` (a :class:`hub.profiles.ProfilesSettings`); when
-        the settings have no profiles section only ``default`` exists."""
-        section = getattr(settings, "profiles", None)
-        if section is None or not getattr(section, "profiles", None):
-            return cls(
-                {"default": None},
-                note="the settings have no profiles section, so only the profile 'default' exists",
-            )
-        return cls({p.name: (tuple(p.groups) or None) for p in section.profiles})
+    def from_settings(cls, settings: Settings) -> ProfileCatalog:
+        """The profiles of ``settings`` (:meth:`~hub.settings.Settings.resource_profiles`)."""
+        section = settings.resource_profiles()
+        note = (
+            ""
+            if settings.profiles is not None
+            else "the settings have no profiles section, so only the profile 'default' exists"
+        )
+        return cls(
+            open_to={p.name: (tuple(p.groups) or None) for p in section.profiles},
+            preselected_for={p.name: tuple(p.default_for) for p in section.profiles},
+            default=section.default,
+            note=note,
+        )
 
 
 @dataclass(frozen=True)
@@ -308,6 +317,7 @@ class _RowChecker:
         self.problems: list[tuple[int, str]] = []
         self.warnings: list[str] = []
         self.seen: dict[str, int] = {}
+        self.hinted: set[str] = set()
 
     def problem(self, line: int, message: str) -> None:
         self.problems.append((line, message))
@@ -388,19 +398,30 @@ class _RowChecker:
         return text if len(text) == 10 else moment.isoformat(timespec="minutes")
 
     def _profile(self, line: int, member: Member) -> None:
-        if not member.profile:
+        name = member.profile
+        if not name:
             return
-        if member.profile not in self.catalog.profiles:
-            names = ", ".join(sorted(self.catalog.profiles))
+        if name not in self.catalog.open_to:
+            names = ", ".join(sorted(self.catalog.open_to))
             note = f" ({self.catalog.note})" if self.catalog.note else ""
-            self.problem(line, f"unknown profile {member.profile!r}; use one of: {names}{note}")
+            self.problem(line, f"unknown profile {name!r}; use one of: {names}{note}")
             return
-        open_to = self.catalog.profiles[member.profile]
+        open_to = self.catalog.open_to[name]
+        group = profile_group(name)
         if open_to is not None and not set(open_to) & member.groups(self.cohort):
             self.problem(
                 line,
-                f"profile {member.profile!r} is open only to the groups {', '.join(open_to)}, "
-                f"and {member.username} would be in none of them; add "
-                f"'{profile_group(member.profile)}' or '{cohort_group(self.cohort)}' to that "
-                "profile's groups in the settings",
+                f"profile {name!r} is open only to the groups {', '.join(open_to)}, "
+                f"and {member.username} would be in none of them; add '{group}' or "
+                f"'{cohort_group(self.cohort)}' to that profile's groups in the settings",
+            )
+        elif (
+            name != self.catalog.default
+            and not set(self.catalog.preselected_for.get(name, ())) & member.groups(self.cohort)
+            and name not in self.hinted
+        ):
+            self.hinted.add(name)
+            self.warnings.append(
+                f"line {line}: profile {name!r} is not preselected for these learners; "
+                f"add '{group}' to its default_for in the settings to preselect it"
             )

@@ -26,6 +26,7 @@ from hub.errors import SettingsError
 from hub.gpu_inventory import GpuSettings
 from hub.profiles import Label, Profile, ProfilesSettings
 from hub.roles import COURSE_ID_RE
+from hub.swarmconfig import SwarmSection
 
 SYSTEM_CONFIG = Path("/etc/aione/aione.yaml")
 _BYTES_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
@@ -63,6 +64,20 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class TlsSection(Section):
+    """HTTPS on the public proxy with the operator's certificate (no Let's Encrypt)."""
+
+    cert: Path = Field(description="PEM certificate chain, e.g. /etc/aione/tls/hub.crt.")
+    key: Path = Field(description="PEM private key (mode 0600), e.g. /etc/aione/tls/hub.key.")
+
+    @field_validator("cert", "key")
+    @classmethod
+    def _readable(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"{value} is not a file; give the path of the PEM file on the hub")
+        return value
+
+
 class HubSection(Section):
     ip: str = Field("127.0.0.1", description="Address the public proxy listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port the public proxy listens on.")
@@ -78,9 +93,22 @@ class HubSection(Section):
     )
     start_timeout: int = Field(120, ge=5, description="Seconds a server may take to start.")
     http_timeout: int = Field(60, ge=5, description="Seconds a started server may take to answer.")
+    tls: TlsSection | None = Field(
+        None, description="Serve HTTPS with these files {cert, key}; default plain HTTP."
+    )
 
 
 class SpawnerSection(Section):
+    backend: Literal["docker", "swarm"] = Field(
+        "docker",
+        description=(
+            "'docker': one container per learner on this host; 'swarm': one service per "
+            "learner on Docker Swarm workers (the hub runs on a manager; docs/swarm.md)."
+        ),
+    )
+    swarm: SwarmSection = Field(
+        default_factory=SwarmSection, description="Swarm placement, used when backend is swarm."
+    )
     image: str = Field("aione/learner:latest", description="Default learner image.")
     network: str = Field("aione-net", description="Docker network of learner containers.")
     container_prefix: str = Field("aione", description="Learner containers are PREFIX-USERNAME.")

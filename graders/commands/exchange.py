@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 from graders.course import Course
@@ -45,7 +46,7 @@ Learners then fetch it (Assignments tab: "Fetch Feedback", or
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``assignment`` and, under ``feedback`` (shared with the grading
     commands, created here if they are not registered yet), ``deliver``."""
     parser = _parser(subparsers, "assignment", "release, collect and list assignments",
@@ -80,7 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     deliver.set_defaults(func=run_deliver)
 
 
-def _feedback_actions(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:  # type: ignore[type-arg]
+def _feedback_actions(subparsers: argparse._SubParsersAction) -> argparse._SubParsersAction:
     """The sub-commands of ``aione feedback``, creating the parser if needed."""
     existing = subparsers.choices.get("feedback")
     if existing is not None:
@@ -95,7 +96,7 @@ def _feedback_actions(subparsers: argparse._SubParsersAction) -> argparse._SubPa
 
 
 def _parser(
-    subparsers: argparse._SubParsersAction,  # type: ignore[type-arg]
+    subparsers: argparse._SubParsersAction,
     name: str,
     help_text: str,
     epilog: str,
@@ -161,11 +162,17 @@ def run_list(args: argparse.Namespace) -> int:
     due = {r.assignment: r.due for r in releases}
     for name in names:
         mine = [a for a in attempts if a.assignment == name]
-        when = due[name].isoformat() if name in due and due[name] else (
-            "-" if name in due else "(withdrawn)")  # fmt: skip
+        when = _due_text(due, name)
         print(f"{name:<28} {when:<26} {len({a.student for a in mine}):>8} {len(mine):>8} "
               f"{sum(a.late for a in mine):>5}")  # fmt: skip
     return 0
+
+
+def _due_text(due: dict[str, datetime | None], name: str) -> str:
+    if name not in due:
+        return "(withdrawn)"
+    when = due[name]
+    return when.isoformat() if when else "-"
 
 
 def run_deliver(args: argparse.Namespace) -> int:

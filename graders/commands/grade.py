@@ -52,22 +52,29 @@ examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``grade``, ``feedback`` (``release``) and ``grades`` (``export``)."""
-    grade = _parser(subparsers, "grade", "autograde an assignment, sandboxed and in parallel",
-                    GRADE_EPILOG)  # fmt: skip
+    grade = _parser(
+        subparsers, "grade", "autograde an assignment, sandboxed and in parallel", GRADE_EPILOG
+    )
     grade.add_argument("course", help="course name (its folder under grading.courses_root)")
     grade.add_argument("assignment", help="assignment id, as in nbgrader")
-    grade.add_argument("--jobs", type=_positive, metavar="N",
-                       help="submissions at once (default: grading.jobs, else CPU cores)")  # fmt: skip
-    grade.add_argument("--student", action="append", metavar="S",
-                       help="only this student (repeat for more)")  # fmt: skip
+    grade.add_argument(
+        "--jobs",
+        type=_positive,
+        metavar="N",
+        help="submissions at once (default: grading.jobs, else CPU cores)",
+    )
+    grade.add_argument(
+        "--student", action="append", metavar="S", help="only this student (repeat for more)"
+    )
     grade.add_argument("--force", action="store_true", help="regrade already graded submissions")
     grade.set_defaults(func=run_grade)
 
     feedback = _parser(subparsers, "feedback", "feedback for graded submissions", FEEDBACK_EPILOG)
     fsub = feedback.add_subparsers(dest="feedback_command", metavar="ACTION")
     fsub.required = True
-    release = _parser(fsub, "release", "write feedback HTML into the course's feedback/ folder",
-                      FEEDBACK_EPILOG)  # fmt: skip
+    release = _parser(
+        fsub, "release", "write feedback HTML into the course's feedback/ folder", FEEDBACK_EPILOG
+    )
     release.add_argument("course", help="course name")
     release.add_argument("assignment", help="assignment id")
     release.add_argument("--student", metavar="S", help="only this student")
@@ -87,9 +94,12 @@ def _parser(
     subparsers: argparse._SubParsersAction, name: str, help_text: str, epilog: str
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".",
-        epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+        name,
+        help=help_text,
+        description=help_text[0].upper() + help_text[1:] + ".",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument(
         "--config", help="settings file (default: $AIONE_CONFIG, /etc/aione/aione.yaml)"
     )
@@ -119,13 +129,21 @@ def run_grade(args: argparse.Namespace) -> int:
     course, grading = _open(args)
     _quiet_nbgrader(args)
     jobs = args.jobs or grading.effective_jobs
-    print(f"grading {course.name}/{args.assignment} with {jobs} at once "
-          f"(image {grading.image}, {grading.mem_limit} memory, {grading.cpu_limit:g} CPU, "
-          f"{grading.cell_timeout_s} s a cell)", flush=True)  # fmt: skip
+    print(
+        f"grading {course.name}/{args.assignment} with {jobs} at once "
+        f"(image {grading.image}, {grading.mem_limit} memory, {grading.cpu_limit:g} CPU, "
+        f"{grading.cell_timeout_s} s a cell)",
+        flush=True,
+    )
     results = autograde(
-        course, args.assignment, grading, students=args.student, jobs=jobs, force=args.force,
+        course,
+        args.assignment,
+        grading,
+        students=args.student,
+        jobs=jobs,
+        force=args.force,
         progress=_progress,
-    )  # fmt: skip
+    )
     print(summary_table(results))
     failed = [r.student for r in results if r.infrastructure_failed]
     if failed:
@@ -175,11 +193,15 @@ def summary_table(results: list[SubmissionResult]) -> str:
         reason = "skipped" if r.status == "skipped" else "; ".join(r.code for r in r.reasons) or "-"
         rows.append((r.student, "-" if r.status == "skipped" else _score(r), late, reason))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
-             for row in rows]  # fmt: skip
+    lines = [
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:3])) + "  " + row[3]
+        for row in rows
+    ]
     graded = [r for r in results if r.status == "graded"]
-    lines.append(f"{len(graded)} graded, {sum(r.status == 'skipped' for r in results)} skipped, "
-                 f"{sum(r.status == 'error' for r in results)} failed")  # fmt: skip
+    lines.append(
+        f"{len(graded)} graded, {sum(r.status == 'skipped' for r in results)} skipped, "
+        f"{sum(r.status == 'error' for r in results)} failed"
+    )
     return "\n".join(lines)
 
 
@@ -188,8 +210,10 @@ def run_feedback_release(args: argparse.Namespace) -> int:
     _quiet_nbgrader(args)
     written = release_feedback(course, args.assignment, grading, student=args.student)
     hidden = "shown" if grading.reveals_hidden_tests(course.name) else "hidden"
-    print(f"feedback for {len(written)} notebooks in {course.root / 'feedback'} "
-          f"(hidden tests {hidden})")  # fmt: skip
+    print(
+        f"feedback for {len(written)} notebooks in {course.root / 'feedback'} "
+        f"(hidden tests {hidden})"
+    )
     return 0
 
 

@@ -76,6 +76,10 @@ class AioneExchange(abc.Exchange):
     _api: ExchangeAPI | None = None
     _info: dict[str, Any] | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._warned: set[Path] = set()
+
     @property
     def api(self) -> ExchangeAPI:
         if self._api is None:

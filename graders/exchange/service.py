@@ -119,11 +119,11 @@ class ApiHandler(web.RequestHandler):
 
     @property
     def store(self) -> ExchangeStore:
-        return self.settings["exchange_store"]  # type: ignore[no-any-return]
+        return self.settings["exchange_store"]
 
     @property
     def service(self) -> ExchangeService:
-        return self.settings["exchange_service"]  # type: ignore[no-any-return]
+        return self.settings["exchange_service"]
 
     def check_xsrf_cookie(self) -> None:
         """Token-authenticated API: no cookies, so no XSRF."""
@@ -266,7 +266,7 @@ class UploadHandler(ApiHandler):
 
 class InfoHandler(ApiHandler):
     async def get(self) -> None:
-        courses = self.caller.courses(self.service.courses)
+        courses = self.caller.courses(set(self.service.courses))
         self.reply(
             {
                 "service": "aione-exchange",
@@ -474,7 +474,7 @@ class ExchangeService(Application):
 
     def make_app(self) -> web.Application:
         return web.Application(
-            handlers(self.base_url),  # type: ignore[arg-type]
+            handlers(self.base_url),
             exchange_store=self.store,
             exchange_service=self,
             default_handler_class=NotFoundHandler,

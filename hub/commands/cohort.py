@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,8 +24,6 @@ examples:
   aione cohort import acme.csv --cohort acme-2026
       create the accounts, groups and gradebook entries; one-time passwords go to a
       file readable only by you (its path is printed), never to the terminal
-  aione cohort import acme.csv --cohort acme-2026 --gpu-quota 4
-      also record that the cohort may hold at most 4 GPUs at once
   aione cohort list
   aione cohort show acme-2026
   aione cohort expire acme-2026
@@ -39,7 +38,7 @@ the hub is found from $AIONE_HUB_URL or the settings; the token from $AIONE_API_
 """
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "cohort",
         help="import rosters; list, show and expire cohorts",
@@ -61,7 +60,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=Path,
         help="where new one-time passwords go (default: STATE_DIR/passwords/COHORT-TIME.csv)",
     )
-    imp.add_argument("--gpu-quota", type=int, help="most GPUs the cohort may hold at once")
     imp.set_defaults(func=_import)
 
     lst = actions.add_parser("list", help="every cohort with its member counts")
@@ -109,8 +107,6 @@ def _has_account(settings: Settings, store: AccountStore | None) -> Callable[[st
 
 def _import(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    if args.gpu_quota is not None and args.gpu_quota < 0:
-        raise CohortError(f"--gpu-quota {args.gpu_quota}: give 0 or more GPUs")
     catalog = ProfileCatalog.from_settings(settings)
     roster = read_roster(args.roster, args.cohort, [c.id for c in settings.courses], catalog)
     store = None if args.dry_run else _accounts(settings)
@@ -122,9 +118,7 @@ def _import(args: argparse.Namespace) -> int:
         raise CohortError(f"the passwords file {passwords} exists; give a new --passwords-file")
     with client_from_environment(settings) as client:
         state = HubState.read(client)
-        plan = cohorts.plan_import(
-            roster, state, has_account, settings.state_dir, gpu_quota=args.gpu_quota
-        )
+        plan = cohorts.plan_import(roster, state, has_account, settings.state_dir)
         print("\n".join(plan.describe()))
         for note in plan.notes():
             print(f"note: {note}")
@@ -163,6 +157,12 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cell(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns (Hangul takes two)."""
+    used = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(1, width - used)
+
+
 def _show(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     with client_from_environment(settings) as client:
@@ -171,29 +171,32 @@ def _show(args: argparse.Namespace) -> int:
     props = state.properties(group["name"])
     records = state.members(args.name)
     status = f"expired {props['expired_at']}" if props.get("expired_at") else "active"
-    quota = f", GPU quota {props['gpu_quota']}" if "gpu_quota" in props else ""
-    print(f"cohort {args.name}: {status}{quota}, {len(group.get('users') or [])} members")
-    print(
-        f"{'username':<24} {'name':<16} {'role':<10} {'courses':<24} {'profile':<10} "
-        f"{'expires':<16} server"
-    )
+    print(f"cohort {args.name}: {status}, {len(group.get('users') or [])} members")
+    widths = (24, 16, 11, 24, 10, 17)
+    header = ("username", "name", "role", "courses", "profile", "expires")
+    print("".join(_cell(h, w) for h, w in zip(header, widths, strict=True)) + "server")
     for username in sorted(group.get("users") or []):
         m = records.get(username)
         server = "running" if cohorts.running(state, username) else "-"
         if m is None:
-            print(f"{username:<24} {'(from the sign-in provider)':<52} {'':<26} {server}")
-            continue
-        print(
-            f"{username:<24} {m.display_name:<16} {m.role:<10} {';'.join(m.courses):<24} "
-            f"{m.profile or '-':<10} {m.expires_at or '-':<16} {server}"
-        )
+            row = (username, "(from the sign-in provider)", "", "", "", "")
+        else:
+            row = (
+                username,
+                m.display_name or "-",
+                m.role,
+                ";".join(m.courses),
+                m.profile or "-",
+                m.expires_at or "-",
+            )
+        print("".join(_cell(v, w) for v, w in zip(row, widths, strict=True)) + server)
     return 0
 
 
 def _expire(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     with client_from_environment(settings) as client:
-        state = HubState.read(client)
+        state = HubState.read(client, all_users=True)
         result = cohorts.expire_cohort(client, state, _accounts(settings), args.name)
         print(
             f"cohort {args.name} expired at {result.expired_at}: {len(result.blocked)} members "

@@ -62,15 +62,30 @@ def _ensure_user() -> pwd.struct_passwd:
         return pwd.getpwnam(PG_USER)
 
 
+def _let_walk(folder: Path) -> None:
+    """Let the server's user walk down to ``folder`` (execute bit for others).
+
+    Called before every pg_ctl: a pytest session starting beside this one sets
+    /tmp/pytest-of-<user> back to 0700. The running server does not care.
+    """
+    if os.geteuid() == 0:
+        for parent in [folder, *folder.parents]:
+            os.chmod(parent, os.stat(parent).st_mode | 0o001)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
-def _as_pg(cmd: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+def _as_pg(cmd: list[str], log: Path | None = None) -> None:
+    """Run ``cmd`` as the server's user; on failure raise with its output (and the log)."""
     prefix = ["runuser", "-u", PG_USER, "--"] if os.geteuid() == 0 else []
-    return subprocess.run(prefix + cmd, check=True, capture_output=True, text=True, **kwargs)  # type: ignore[call-overload, no-any-return]
+    proc = subprocess.run(prefix + cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        tail = log.read_text()[-2000:] if log and log.exists() else ""
+        raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {proc.stdout}{proc.stderr}{tail}")
 
 
 @pytest.fixture(scope="session")
@@ -83,16 +98,44 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
     if os.geteuid() == 0:
         user = _ensure_user()
         os.chown(base, user.pw_uid, user.pw_gid)
-        for folder in [base, *base.parents]:  # let the server's user walk down to its folder
-            os.chmod(folder, os.stat(folder).st_mode | 0o001)
+        _let_walk(base)
     data, sockets, port = base / "data", base / "sock", _free_port()
     _as_pg(["mkdir", str(sockets)])
-    _as_pg([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", DB_USER,
-            "-E", "UTF8", "--no-sync"])  # fmt: skip
+    _as_pg(
+        [
+            str(bindir / "initdb"),
+            "-D",
+            str(data),
+            "-A",
+            "trust",
+            "-U",
+            DB_USER,
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ]
+    )
     options = f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off"
-    _as_pg([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-            str(base / "server.log"), "-w", "start"])  # fmt: skip
+    log = base / "server.log"
+    _let_walk(base)
+    _as_pg(
+        [
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            "120",
+            "start",
+        ],
+        log,
+    )
     try:
         yield PostgresServer("127.0.0.1", port)
     finally:
-        _as_pg([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"])
+        _let_walk(base)
+        _as_pg([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"], log)

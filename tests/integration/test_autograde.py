@@ -5,7 +5,7 @@ visible and a hidden test, 5 points) is generated in tmp_path with nbgrader,
 submissions are written as the exchange would write them, and the commands
 run in-process through ``hub.cli.main`` against the real Docker engine and
 the learner image. The hostile corpus (tests/integration/hostile/*.py and
-invalid_json.ipynb) is graded in one batch with good submissions.
+invalid_json.json) is graded in one batch with good submissions.
 """
 
 from __future__ import annotations
@@ -70,9 +70,10 @@ def no_leftover_containers(request: pytest.FixtureRequest) -> Iterator[None]:
         return
     client: docker.APIClient = request.getfixturevalue("api")
     left = [
-        c for c in client.containers(all=True, filters={"label": f"{ROLE_LABEL}={ROLE}"})
+        c
+        for c in client.containers(all=True, filters={"label": f"{ROLE_LABEL}={ROLE}"})
         if any(n.lstrip("/").startswith(PREFIX) for n in c["Names"])
-    ]  # fmt: skip
+    ]
     for c in left:
         client.remove_container(c["Id"], force=True)
     assert not left, f"grading containers were left behind: {[c['Names'] for c in left]}"
@@ -95,6 +96,7 @@ class TinyCourse:
         kernel: str | None = None,
         lock_cells_to: str | None = None,
         raw: bytes | None = None,
+        filename: str = "ps1.ipynb",
     ) -> None:
         """Write a submission the way the exchange's collect does."""
         folder = self.root / "submitted" / student / "ps1"
@@ -102,7 +104,7 @@ class TinyCourse:
         (folder / "timestamp.txt").write_text(timestamp)
         shutil.copy(self.root / "release" / "ps1" / "data_gen.py", folder / "data_gen.py")
         if raw is not None:
-            (folder / "ps1.ipynb").write_bytes(raw)
+            (folder / filename).write_bytes(raw)
             return
         nb = nbformat.read(self.root / "release" / "ps1" / "ps1.ipynb", as_version=4)
         if answer is not None:
@@ -111,7 +113,7 @@ class TinyCourse:
             nb.metadata.kernelspec.name = kernel
         if lock_cells_to is not None:
             nb.cells[2].source = nb.cells[3].source = lock_cells_to
-        nbformat.write(nb, folder / "ps1.ipynb")
+        nbformat.write(nb, folder / filename)
 
     def cli(self, *argv: str) -> int:
         return main([*argv, "--config", str(self.config)])
@@ -137,7 +139,9 @@ def make_course(base: Path, gradebook_url: str | None = None, **grading: Any) ->
     ensure_alembic_on_path()
     root = base / "courses" / "tiny"
     shutil.copytree(SOURCE, root / "source")
-    (root / "nbgrader_config.py").write_text("c = get_config()\nc.CourseDirectory.course_id = 'tiny'\n")
+    (root / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.course_id = 'tiny'\n"
+    )
     db_url = gradebook_url or f"sqlite:///{root / 'gradebook.db'}"
     c = Config()
     c.CourseDirectory.root = str(root)
@@ -150,11 +154,15 @@ def make_course(base: Path, gradebook_url: str | None = None, **grading: Any) ->
     settings = {
         "state_dir": str(base),
         "grading": {
-            "container_prefix": PREFIX, "cell_timeout_s": 10, "mem_limit": "512M",
-            "submission_timeout_s": 120, "output_limit_bytes": "1M",
-            "late_penalty": {"percent_per_day": 10}, **grading,
+            "container_prefix": PREFIX,
+            "cell_timeout_s": 10,
+            "mem_limit": "512M",
+            "submission_timeout_s": 120,
+            "output_limit_bytes": "1M",
+            "late_penalty": {"percent_per_day": 10},
+            **grading,
         },
-    }  # fmt: skip
+    }
     if gradebook_url:
         settings["grading"]["gradebook_url"] = gradebook_url
     config = base / "aione.yaml"
@@ -183,9 +191,11 @@ def graded(
 def test_grade_records_scores_and_late_penalties(graded: tuple[TinyCourse, str]) -> None:
     course, out = graded
     assert course.scores() == {
-        "correct": (5.0, 0.0), "wrong": (2.0, 0.0), "blank": (0.0, 0.0),
+        "correct": (5.0, 0.0),
+        "wrong": (2.0, 0.0),
+        "blank": (0.0, 0.0),
         "late": (5.0, 1.0),  # 25 h late = 2 started days x 10 % of 5 points
-    }  # fmt: skip
+    }
     progress = [line for line in out.splitlines() if line.startswith("[")]
     assert [line[:5] for line in progress] == ["[1/4]", "[2/4]", "[3/4]", "[4/4]"]
     assert any("late: 4/5 (-1 late), late 25.0 h" in line for line in progress)
@@ -242,8 +252,14 @@ def test_export_writes_per_cell_scores_totals_and_penalties(
     assert rows["wrong"]["cell:ps1/test_hidden"] == "0"
     assert rows["wrong"]["score"] == rows["wrong"]["final_score"] == "2"
     late = rows["late"]
-    assert (late["late"], late["seconds_late"], late["score"], late["late_penalty"],
-            late["final_score"], late["max_score"]) == ("yes", "90000", "5", "1", "4", "5")  # fmt: skip
+    assert (
+        late["late"],
+        late["seconds_late"],
+        late["score"],
+        late["late_penalty"],
+        late["final_score"],
+        late["max_score"],
+    ) == ("yes", "90000", "5", "1", "4", "5")
     assert late["duedate"] == "2030-01-01 00:00:00" and rows["correct"]["late"] == "no"
     assert course.cli("grades", "export", "tiny") == 0
     assert capsys.readouterr().out == target.read_text()
@@ -275,6 +291,7 @@ HOSTILE_CASES: dict[str, tuple[float, set[str], bool]] = {
     "os_exit": (0, {"kernel died"}, False),
     "big_output": (5, {"output truncated"}, False),
     "invalid_json": (0, {"invalid notebook"}, False),
+    "renamed": (0, {"missing notebook"}, False),
     "unknown_kernel": (5, {"unknown kernel"}, False),
     "always_equal": (0, set(), False),
     "hide_errors": (0, set(), False),
@@ -291,7 +308,10 @@ def test_hostile_submissions_are_graded_with_reasons_and_the_batch_goes_on(
     course.submit("wrong", WRONG)
     for case in HOSTILE_CASES:
         if case == "invalid_json":
-            course.submit(case, None, raw=(HOSTILE / "invalid_json.ipynb").read_bytes())
+            course.submit(case, None, raw=(HOSTILE / "invalid_json.json").read_bytes())
+            continue
+        if case == "renamed":  # a correct answer in a notebook of another name
+            course.submit(case, GOOD, filename="ps1-copy.ipynb")
             continue
         answer = (HOSTILE / f"{case}.py").read_text()
         course.submit(
@@ -327,7 +347,9 @@ def test_hostile_submissions_are_graded_with_reasons_and_the_batch_goes_on(
 
 @pytest.mark.postgres
 def test_grade_on_a_postgresql_gradebook(
-    api: docker.APIClient, tmp_path: Path, postgres_server: PostgresServer  # noqa: F811
+    api: docker.APIClient,
+    tmp_path: Path,
+    postgres_server: PostgresServer,  # noqa: F811
 ) -> None:
     course = make_course(tmp_path, gradebook_url=postgres_server.new_database("gradebook"))
     for i in range(3):
@@ -336,7 +358,10 @@ def test_grade_on_a_postgresql_gradebook(
     course.submit("late", GOOD, timestamp=LATE_25H)
     assert course.cli("grade", "tiny", "ps1", "--jobs", "3") == 0
     assert course.scores() == {
-        "good0": (5.0, 0.0), "good1": (5.0, 0.0), "good2": (5.0, 0.0),
-        "wrong": (2.0, 0.0), "late": (5.0, 1.0),
-    }  # fmt: skip
+        "good0": (5.0, 0.0),
+        "good1": (5.0, 0.0),
+        "good2": (5.0, 0.0),
+        "wrong": (2.0, 0.0),
+        "late": (5.0, 1.0),
+    }
     assert not (course.root / "gradebook.db").exists()

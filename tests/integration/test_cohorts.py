@@ -14,7 +14,7 @@ import requests
 from hub.accounts import AccountStore
 from hub.cli import main
 from hub.cohorts import read_gradebook
-from tests.hubproc import HubProcess
+from tests.hubproc import HubProcess, free_port
 
 pytestmark = [pytest.mark.docker]
 
@@ -23,7 +23,9 @@ MUTATING = re.compile(r"\] \d{3} (POST|PUT|PATCH|DELETE) /hub/api/\S+ \(aione-au
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[HubProcess]:
+def hub(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[HubProcess]:
     proc = HubProcess(
         tmp_path_factory.mktemp("cohorts"),
         {"courses": [{"id": "mfg-2026"}, {"id": "ai-basics"}]},
@@ -84,7 +86,9 @@ def test_import_apply_repeat_and_update(hub: HubProcess, aione, tmp_path: Path) 
     assert "kim.minsu" not in read_gradebook(state_dir(hub), "mfg-2026")
     assert not passwords.exists()
 
-    rc, out, err = aione("import", str(roster), "--cohort", "acme", "--passwords-file", str(passwords))
+    rc, out, err = aione(
+        "import", str(roster), "--cohort", "acme", "--passwords-file", str(passwords)
+    )
     assert rc == 0, err
     assert "3 users created" in out and str(passwords) in out
     assert user_groups(hub, "kim.minsu") == {"cohort-acme", "course-mfg-2026-learners"}
@@ -118,7 +122,9 @@ def test_import_apply_repeat_and_update(hub: HubProcess, aione, tmp_path: Path) 
         assert store.verify(row["username"], row["one_time_password"]).must_change
 
     before = mutations(hub)
-    rc, out, _ = aione("import", str(roster), "--cohort", "acme", "--passwords-file", str(tmp_path / "again.csv"))
+    rc, out, _ = aione(
+        "import", str(roster), "--cohort", "acme", "--passwords-file", str(tmp_path / "again.csv")
+    )
     assert rc == 0 and "cohort acme: nothing to change" in out
     assert mutations(hub) == before, "a second import of the same roster changed the hub"
     assert not (tmp_path / "again.csv").exists()
@@ -129,12 +135,17 @@ def test_import_apply_repeat_and_update(hub: HubProcess, aione, tmp_path: Path) 
         + "lee,이서연,seoyeon@example.com,learner,mfg-2026;ai-basics,,\n",
         encoding="utf-8",
     )
-    rc, out, _ = aione("import", str(roster), "--cohort", "acme", "--passwords-file", str(tmp_path / "p3.csv"))
+    rc, out, _ = aione(
+        "import", str(roster), "--cohort", "acme", "--passwords-file", str(tmp_path / "p3.csv")
+    )
     assert rc == 0 and "changed members: kim.minsu" in out
     assert "1 member(s) of acme are not in this roster and are kept: park" in out
     assert user_groups(hub, "kim.minsu") == {"cohort-acme", "course-ai-basics-learners"}
     assert user_groups(hub, "park") == {"cohort-acme", "course-mfg-2026-instructors"}
-    assert read_gradebook(state_dir(hub), "ai-basics")["kim.minsu"] == ("김민수", "minsu@corp.example.com")
+    assert read_gradebook(state_dir(hub), "ai-basics")["kim.minsu"] == (
+        "김민수",
+        "minsu@corp.example.com",
+    )
     assert "kim.minsu" in read_gradebook(state_dir(hub), "mfg-2026"), "grades are never dropped"
     assert not (tmp_path / "p3.csv").exists(), "no new account, so no passwords file"
 
@@ -153,10 +164,19 @@ def test_korean_cp949_roster_imports(hub: HubProcess, aione, tmp_path: Path) -> 
             "choi,최똠햏,,강사,ai-basics,\n"
         ).encode("cp949")
     )
-    rc, out, err = aione("import", str(roster), "--cohort", "korea-2026", "--passwords-file", str(tmp_path / "pw.csv"))
+    rc, out, err = aione(
+        "import",
+        str(roster),
+        "--cohort",
+        "korea-2026",
+        "--passwords-file",
+        str(tmp_path / "pw.csv"),
+    )
     assert rc == 0, err
     members = hub.api("GET", "/groups/cohort-korea-2026")["properties"]["members"]
-    assert members["hong"]["display_name"] == "홍길동" and members["choi"]["display_name"] == "최똠햏"
+    assert (
+        members["hong"]["display_name"] == "홍길동" and members["choi"]["display_name"] == "최똠햏"
+    )
     assert members["choi"]["role"] == "instructor"
     assert read_gradebook(state_dir(hub), "ai-basics")["hong"] == ("홍길동", "gildong@example.com")
 
@@ -174,7 +194,9 @@ def test_a_bad_roster_changes_nothing(hub: HubProcess, aione, tmp_path: Path) ->
     users_before = {u["name"] for u in hub.api("GET", "/users")}
     groups_before = hub.api("GET", "/groups")
     before = mutations(hub)
-    rc, _, err = aione("import", str(roster), "--cohort", "broken", "--passwords-file", str(tmp_path / "pw.csv"))
+    rc, _, err = aione(
+        "import", str(roster), "--cohort", "broken", "--passwords-file", str(tmp_path / "pw.csv")
+    )
     assert rc == 1
     assert "has 5 problem(s); nothing was changed" in err
     for needle in (
@@ -197,7 +219,9 @@ def test_a_bad_roster_changes_nothing(hub: HubProcess, aione, tmp_path: Path) ->
     assert mutations(hub) == before
 
 
-def _login(hub: HubProcess, username: str, password: str) -> tuple[requests.Session, requests.Response]:
+def _login(
+    hub: HubProcess, username: str, password: str
+) -> tuple[requests.Session, requests.Response]:
     session = requests.Session()
     session.get(f"{hub.url}/hub/login", timeout=30)
     resp = session.post(
@@ -222,7 +246,10 @@ def test_one_time_password_then_expire_then_purge(hub: HubProcess, aione, tmp_pa
     roster = tmp_path / "short.csv"
     roster.write_text(HEADER + "sun,,,learner,mfg-2026,,\nmoon,,,learner,mfg-2026,,\n")
     passwords = tmp_path / "pw.csv"
-    assert aione("import", str(roster), "--cohort", "short", "--passwords-file", str(passwords))[0] == 0
+    assert (
+        aione("import", str(roster), "--cohort", "short", "--passwords-file", str(passwords))[0]
+        == 0
+    )
     one_time = {r["username"]: r["one_time_password"] for r in csv.DictReader(passwords.open())}
 
     session, resp = _login(hub, "sun", one_time["sun"])
@@ -266,10 +293,22 @@ def test_one_time_password_then_expire_then_purge(hub: HubProcess, aione, tmp_pa
     assert rc == 1 and "there is no cohort 'no-such-cohort'" in err
 
 
-def test_without_a_token_the_fix_is_named(hub: HubProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_without_a_token_the_fix_is_named(
+    hub: HubProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("AIONE_API_TOKEN", raising=False)
     assert main(["cohort", "--config", str(hub.config), "list"]) == 1
     assert "set $AIONE_API_TOKEN" in capsys.readouterr().err
     monkeypatch.setenv("AIONE_API_TOKEN", "wrong")
     assert main(["cohort", "--config", str(hub.config), "list"]) == 1
     assert "403" in (err := capsys.readouterr().err) and "token the hub was started with" in err
+
+
+def test_no_hub_at_the_address_names_the_fix(
+    hub: HubProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AIONE_API_TOKEN", hub.token)
+    monkeypatch.setenv("AIONE_HUB_URL", f"http://127.0.0.1:{free_port()}")
+    assert main(["cohort", "--config", str(hub.config), "list"]) == 1
+    err = capsys.readouterr().err
+    assert "no hub answers at http://127.0.0.1:" in err and "AIONE_HUB_URL" in err

@@ -27,11 +27,20 @@ def run(tmp_path: Path, cells: list[str], kernel: str = "python3", **job: Any) -
     runtime.mkdir()
     start = {"workdir": str(work), "runtime_dir": str(runtime), "kernels": [kernel]}
     payload = {
-        "key": KEY.hex(), "cell_timeout": 5, "interrupt_grace": 5, "startup_timeout": 60,
-        "output_limit": 100_000, "files": {"data.txt": "NDI="},
-        "notebooks": [{"name": "nb", "kernel": kernel,
-                       "cells": [{"index": i, "source": s} for i, s in enumerate(cells)]}],
-    }  # fmt: skip
+        "key": KEY.hex(),
+        "cell_timeout": 5,
+        "interrupt_grace": 5,
+        "startup_timeout": 60,
+        "output_limit": 100_000,
+        "files": {"data.txt": "NDI="},
+        "notebooks": [
+            {
+                "name": "nb",
+                "kernel": kernel,
+                "cells": [{"index": i, "source": s} for i, s in enumerate(cells)],
+            }
+        ],
+    }
     payload.update(job)
     proc = subprocess.run(
         [sys.executable, "-I", str(RUNNER), json.dumps(start)],

@@ -24,7 +24,9 @@ ROSTER = (
 
 
 @pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[HubProcess]:
+def hub(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[HubProcess]:
     tmp = tmp_path_factory.mktemp("rbac")
     proc = HubProcess(tmp, {"courses": [{"id": A}, {"id": B}], "hub": {"admin_users": ["root"]}})
     failed = request.session.testsfailed
@@ -132,4 +134,3 @@ def test_roles_follow_group_membership(hub: HubProcess, tokens: dict[str, str]) 
     finally:
         hub.api("DELETE", f"/groups/course-{B}-instructors/users", {"users": ["teacher-a"]})
     assert names(hub, tokens["teacher-a"]) == {"learner-a"}
-

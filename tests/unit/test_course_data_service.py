@@ -29,7 +29,9 @@ def _load(assignment: str) -> ModuleType:
 
 
 def _digest(frame: pd.DataFrame) -> str:
-    return hashlib.sha256(pd.util.hash_pandas_object(frame, index=True).values.tobytes()).hexdigest()
+    return hashlib.sha256(
+        pd.util.hash_pandas_object(frame, index=True).values.tobytes()
+    ).hexdigest()
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +109,15 @@ def test_reviews_sizes_and_determinism(reviews: ModuleType) -> None:
     small = reviews.make_reviews(seed=2)
     large = reviews.make_reviews(seed=2, size="large")
     assert len(small) == 3_000 and len(large) == 20_000
-    assert list(small.columns) == ["review_id", "category", "text", "negation", "has_contrast", "noisy", "label"]
+    assert list(small.columns) == [
+        "review_id",
+        "category",
+        "text",
+        "negation",
+        "has_contrast",
+        "noisy",
+        "label",
+    ]
     assert small.equals(reviews.make_reviews(seed=2))
     assert not small.equals(reviews.make_reviews(seed=5))
 

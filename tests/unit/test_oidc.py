@@ -37,7 +37,9 @@ from hub.settings import OidcGroupRule, load_settings
 
 RT = Runtime(hub_ip="172.30.0.1", proxy_command=["chp"], proxy_auth_token="p")
 RULES = [
-    OidcGroupRule(group="/companies/acme/learners", role="learner", courses=["mfg-2026"], cohort="acme-2026"),
+    OidcGroupRule(
+        group="/companies/acme/learners", role="learner", courses=["mfg-2026"], cohort="acme-2026"
+    ),
     OidcGroupRule(group="/companies/*/instructors", role="instructor", courses=["mfg-2026"]),
     OidcGroupRule(group="/aione/admins", role="admin"),
     OidcGroupRule(group="/partners/**", role="learner", courses=["ai-basics"]),
@@ -142,14 +144,22 @@ def test_password_is_the_default_and_the_gate_is_always_on(tmp_path: Path) -> No
 
 def test_rules_naming_unknown_courses_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="not listed under 'courses:': ai-basics"):
-        configured(tmp_path, OIDC_YAML.replace("courses: [{id: mfg-2026}, {id: ai-basics}]", "courses: [{id: mfg-2026}]").replace("courses: [mfg-2026]", "courses: [ai-basics]"))
+        configured(
+            tmp_path,
+            OIDC_YAML.replace(
+                "courses: [{id: mfg-2026}, {id: ai-basics}]", "courses: [{id: mfg-2026}]"
+            ).replace("courses: [mfg-2026]", "courses: [ai-basics]"),
+        )
 
 
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
         ("auth:\n  kind: oidc\n", "set issuer and client_id under auth.oidc"),
-        ("auth:\n  kind: oidc\n  oidc: {issuer: 'https://x', client_id: a}\n", "add at least one rule"),
+        (
+            "auth:\n  kind: oidc\n  oidc: {issuer: 'https://x', client_id: a}\n",
+            "add at least one rule",
+        ),
         ("auth:\n  oidc: {issuer: 'https://x'}\n", "is set but auth.kind is 'password'"),
         ("auth:\n  kind: sso\n", "key 'auth.kind'"),
         ("auth:\n  kind: oidc\n  oidc: {issuer: sso.example.org}\n", "must be an http(s) URL"),
@@ -245,67 +255,79 @@ async def test_auth_model_records_grants_and_admin(authenticator: AioneOidcAuthe
     assert listed["admin"] is True
 
 
-async def test_admit_refuses_users_in_no_group(
-    authenticator: AioneOidcAuthenticator, db: Any
-) -> None:
+async def test_admit_refuses_users_in_no_group(authenticator: AioneOidcAuthenticator) -> None:
     outsider = await authenticator.update_auth_model(model("eve", "/companies/other/staff"))
     with pytest.raises(SignInRefused) as refused:
-        authenticator.admit(db, None, outsider, {})
+        authenticator.admit(outsider, authenticator.access_of(outsider), [])
     assert refused.value.status_code == 403 and refused.value.reason == "no matching group"
     assert refused.value.provider_groups == ["/companies/other/staff"]
     member = await authenticator.update_auth_model(model("kim", "/companies/acme/learners"))
-    authenticator.admit(db, None, member, {})
+    authenticator.admit(member, authenticator.access_of(member), [])
+    admin = await authenticator.update_auth_model({**model("boss", "/nowhere"), "admin": True})
+    authenticator.admit(admin, authenticator.access_of(admin), [])
 
 
 async def test_admit_lets_roster_members_in_without_a_provider_group(
-    authenticator: AioneOidcAuthenticator, db: Any
+    authenticator: AioneOidcAuthenticator,
 ) -> None:
-    user = orm.User(name="lee")
-    cohort = orm.Group(name="cohort-spring", properties={MEMBERS_KEY: {"lee": {"role": "learner"}}})
-    user.groups.append(cohort)
-    db.add_all([user, cohort])
-    db.commit()
-    authenticator.admit(db, user, await authenticator.update_auth_model(model("lee")), {})
-    cohort.properties = {**cohort.properties, EXPIRED_KEY: "2026-01-01T00:00:00+00:00"}
-    db.commit()
+    lee = await authenticator.update_auth_model(model("lee"))
+    access = authenticator.access_of(lee)
+    cohort = {MEMBERS_KEY: {"lee": {"role": "learner"}}}
+    authenticator.admit(lee, access, [("cohort-spring", cohort), ("course-x-learners", {})])
     with pytest.raises(SignInRefused) as refused:
-        authenticator.admit(db, user, await authenticator.update_auth_model(model("lee")), {})
+        authenticator.admit(
+            lee, access, [("cohort-spring", {**cohort, EXPIRED_KEY: "2026-01-01T00:00:00+00:00"})]
+        )
     assert refused.value.reason == "expired"
+    with pytest.raises(SignInRefused, match="no matching group"):
+        authenticator.admit(lee, access, [("course-x-learners", {})])
 
 
 async def test_admit_refuses_a_provider_cohort_that_expired(
-    authenticator: AioneOidcAuthenticator, db: Any
+    authenticator: AioneOidcAuthenticator,
 ) -> None:
-    db.add(orm.Group(name="cohort-acme-2026", properties={EXPIRED_KEY: "2026-01-01T00:00"}))
-    db.commit()
-    new = await authenticator.update_auth_model(model("kim", "/companies/acme/learners"))
+    kim = await authenticator.update_auth_model(model("kim", "/companies/acme/learners"))
+    groups = [
+        ("cohort-acme-2026", {EXPIRED_KEY: "2026-01-01T00:00"}),
+        ("course-mfg-2026-learners", {}),
+    ]
     with pytest.raises(SignInRefused, match="expired"):
-        authenticator.admit(db, None, new, {})
+        authenticator.admit(kim, authenticator.access_of(kim), groups)
 
 
-async def test_a_user_leaving_the_provider_group_loses_only_its_grants(
+async def test_provider_changes_remove_only_the_memberships_it_added(
     authenticator: AioneOidcAuthenticator, db: Any
 ) -> None:
     user = orm.User(name="kim")
-    roster_group = orm.Group(name="course-ai-basics-learners")
-    user.groups.append(roster_group)
+    roster_groups = [
+        orm.Group(name="course-ai-basics-learners"),
+        orm.Group(name="course-mfg-2026-learners"),
+    ]
+    user.groups.extend(roster_groups)
     db.add(user)
     db.commit()
-    first = await authenticator.update_auth_model(model("kim", "/companies/acme/learners"))
-    added, removed = sync_groups(db, user, first["auth_state"][GRANTED_KEY], [])
-    assert added == {"cohort-acme-2026", "course-mfg-2026-learners"} and not removed
+    first = authenticator.access_of(model("kim", "/companies/acme/learners"))
+    added, removed, owned = sync_groups(db, user, first.groups, [])
+    assert added == {"cohort-acme-2026"} and not removed
+    assert owned == {"cohort-acme-2026"}, "course-mfg-2026-learners came from the roster"
     assert orm.Group.find(db, "cohort-acme-2026").properties == {"aione.kind": "cohort"}
-    later = await authenticator.update_auth_model(model("kim", "/companies/beta/instructors"))
-    added, removed = sync_groups(
-        db, user, later["auth_state"][GRANTED_KEY], first["auth_state"][GRANTED_KEY]
-    )
-    assert added == {"course-mfg-2026-instructors"}
-    assert removed == {"cohort-acme-2026", "course-mfg-2026-learners"}
+
+    later = authenticator.access_of(model("kim", "/companies/beta/instructors"))
+    added, removed, owned = sync_groups(db, user, later.groups, owned)
+    assert added == {"course-mfg-2026-instructors"} and removed == {"cohort-acme-2026"}
+    assert owned == {"course-mfg-2026-instructors"}
     assert {g.name for g in user.groups} == {
         "course-ai-basics-learners",
+        "course-mfg-2026-learners",
         "course-mfg-2026-instructors",
     }
-    assert sync_groups(db, user, later["auth_state"][GRANTED_KEY], []) == (set(), set())
+    assert sync_groups(db, user, later.groups, owned) == (set(), set(), owned)
+    gone = authenticator.access_of(model("kim"))
+    assert sync_groups(db, user, gone.groups, owned)[1] == {"course-mfg-2026-instructors"}
+    assert {g.name for g in user.groups} == {
+        "course-ai-basics-learners",
+        "course-mfg-2026-learners",
+    }
 
 
 # --- expiry and the spawn gate ---------------------------------------------------

@@ -2,8 +2,8 @@
 
 Generating process (``DATA_VERSION = "1"``):
 
-* Sizes: ``small`` has 3,000 cards over 60 days (~130,000 transactions),
-  ``large`` 10,000 cards over 90 days (~650,000 transactions).
+* Sizes: ``small`` has 5,000 cards over 60 days (~255,000 transactions),
+  ``large`` 10,000 cards over 90 days (~755,000 transactions).
 * Cards: a spending level (log-normal, median 30,000 KRW), an activity rate
   (log-normal, median 0.7 transactions a day), a share of online purchases
   (Beta(2, 5)), category preferences (Dirichlet) and a card age (0-3,000 days).
@@ -39,7 +39,7 @@ import pandas as pd
 DATA_VERSION = "1"
 START = "2024-03-01"
 FRAUD_RATE = 0.002
-SIZES: dict[str, tuple[int, int]] = {"small": (3000, 60), "large": (10000, 90)}
+SIZES: dict[str, tuple[int, int]] = {"small": (5000, 60), "large": (10000, 90)}
 CATEGORIES = (
     "grocery",
     "restaurant",

@@ -23,11 +23,13 @@ Features known at the snapshot:
 
 Churn logit: base -3.2, +1.2 for monthly contracts, -1.0 for two-year,
 -0.45 * log(1 + tenure / 6), +0.3 per ticket, +0.55 per payment failure,
--1.6 * usage change (clipped to [-1, 1]), -0.45 * (satisfaction - 3),
-+0.25 for electronic-only payment, a latent disengagement term, and a
+-1.6 * usage change (clipped to [-1, 1], 0 when missing), -0.45 *
+(satisfaction - 3) using the score *before* non-response, +0.25 for mobile
+payment, -0.35 * a latent engagement (which also drives logins, tickets and
+survey response), +0.3 for monthly contracts with 2+ tickets, and a
 **drift**: the basic plan's price rose on 2024-09-01, adding +0.6 for basic
-customers snapshotted from then on. Churn rate is ~12 % (imbalanced) and
-higher in the last months.
+customers snapshotted from then on. Churn rate is ~14 % (imbalanced) and
+higher in the last months (~15-17 % from October).
 
 Fields recorded *after* the snapshot (post-outcome information, the
 leakage traps of the assignment):

@@ -4,8 +4,8 @@ Generating process (``DATA_VERSION = "1"``)
 -------------------------------------------
 One row per cell and 15-minute interval, starting Monday 2024-04-01:
 
-- ``"small"``: 16 cells x 16 days (24,576 rows); ``"large"``: 48 cells x
-  32 days (147,456 rows).
+- ``"small"``: 16 cells x 28 days (43,008 rows); ``"large"``: 48 cells x
+  42 days (193,536 rows).
 
 Normal behaviour per cell (``cell_type`` business, 45 % of the cells rounded,
 or residential):
@@ -17,9 +17,9 @@ or residential):
 - ``prb_util`` (% of radio resources) = 100 x traffic / capacity, capacity
   chosen so that the busiest hour sits at 55-80 %, plus noise, clipped to
   [1, 100].
-- ``latency_ms`` = 18 + 25 x u / (1 - u) for u = prb_util / 100 (queueing),
-  times log-normal noise (sd 0.1).
-- ``drop_rate`` (% of dropped calls) ~ 0.3 + 0.5 x u^4 + |N(0, 0.08)|.
+- ``latency_ms`` = 18 + 25 x u / (1 - u) for u = min(prb_util / 100, 0.9)
+  (queueing), times log-normal noise (sd 0.15).
+- ``drop_rate`` (% of dropped calls) ~ 0.3 + 0.5 x u^4 + |N(0, 0.12)|.
 - **Benign surges** (normal, not labelled): each residential cell has, with
   probability 0.6, one 2-4 hour evening surge of +50 to +100 % traffic with
   a matching load increase.
@@ -27,15 +27,18 @@ or residential):
 
 Injected events (``is_anomaly`` = 1 on their intervals, ``event_id`` >= 0,
 ``event_type``; normal rows have ``event_id`` -1 and ``event_type`` "none"),
-starting at uniformly random times, about one event per cell every 2.5 days,
-so that ~2 % of the intervals are anomalous (imbalanced):
+starting at uniformly random times (candidates closer than 4 intervals before
+or 20 after an earlier event are skipped), about one event per cell every
+2.5 days, so that ~3 % of the intervals are anomalous (imbalanced):
 
 - ``outage`` (30 %, 2-8 intervals): traffic, users and load collapse to
   0-5 % of normal, drop rate jumps to 10-40 %.
-- ``degradation`` (40 %, 4-16 intervals): latency x1.6-2.5, drop rate
-  x3-6, traffic -10 to -30 %.
+- ``degradation`` (40 %, 4-16 intervals): latency x1.3-1.9, drop rate
+  x1.5-3.5, traffic -5 to -20 %.
 - ``congestion`` (30 %, 4-12 intervals): load forced to 92-100 %, latency
-  x2-3.5, users +20-50 %, traffic capped.
+  x1.5-2.5, users +20-50 %, traffic capped at 1.2 x the cell's median.
+  Drop rate stays normal, and busy cells reach similar load and latency at
+  their usual peak: congestion is abnormal mainly *for its time of day*.
 
 Deterministic: ``numpy.random.default_rng(seed)`` only.
 """
@@ -47,13 +50,15 @@ import pandas as pd
 
 DATA_VERSION = "1"
 
-SIZES: dict[str, tuple[int, int]] = {"small": (16, 16), "large": (48, 32)}
+SIZES: dict[str, tuple[int, int]] = {"small": (16, 28), "large": (48, 42)}
 START = pd.Timestamp("2024-04-01")
 STEPS_PER_DAY = 96
 KPIS: tuple[str, ...] = ("traffic_gb", "active_users", "prb_util", "latency_ms", "drop_rate")
 EVENT_TYPES: tuple[str, ...] = ("outage", "degradation", "congestion")
 LABEL_COLUMNS: tuple[str, ...] = ("is_anomaly", "event_id", "event_type")
 
+# Hourly profiles (0-23 h), relative to the busiest hour of a weekday.
+# fmt: off
 _BUSINESS = np.array(
     [0.12, 0.1, 0.09, 0.09, 0.1, 0.13, 0.22, 0.45, 0.75, 0.92, 1.0, 1.0,
      0.86, 0.95, 1.0, 0.98, 0.93, 0.8, 0.58, 0.42, 0.33, 0.27, 0.2, 0.15]
@@ -70,6 +75,7 @@ _RESIDENTIAL_OFF = np.array(
     [0.55, 0.4, 0.28, 0.2, 0.16, 0.16, 0.2, 0.28, 0.4, 0.55, 0.66, 0.72,
      0.75, 0.74, 0.72, 0.72, 0.74, 0.78, 0.84, 0.9, 0.97, 1.0, 0.92, 0.72]
 )
+# fmt: on
 _DURATIONS = {"outage": (2, 8), "degradation": (4, 16), "congestion": (4, 12)}
 
 
@@ -82,7 +88,9 @@ def _layout(size: str) -> tuple[int, int]:
 
 def _base_traffic(rng: np.random.Generator, cell_type: str, stamps: pd.DatetimeIndex) -> np.ndarray:
     """Seasonal traffic of one cell (before events), interpolated to 15 minutes."""
-    on, off = (_BUSINESS, _BUSINESS_OFF) if cell_type == "business" else (_RESIDENTIAL, _RESIDENTIAL_OFF)
+    on, off = (
+        (_BUSINESS, _BUSINESS_OFF) if cell_type == "business" else (_RESIDENTIAL, _RESIDENTIAL_OFF)
+    )
     hour = stamps.hour.to_numpy() + stamps.minute.to_numpy() / 60.0
     weekend = stamps.day_of_week.to_numpy() >= 5
     grid = np.arange(25)
@@ -116,8 +124,8 @@ def _kpis(rng: np.random.Generator, relative: np.ndarray, level: float) -> dict[
         "traffic_gb": level * relative,
         "active_users": rng.poisson(60.0 * relative + 3.0).astype(float),
         "prb_util": util,
-        "latency_ms": (18.0 + 25.0 * u / (1.0 - u)) * rng.lognormal(0, 0.1, n),
-        "drop_rate": 0.3 + 0.5 * u**4 + np.abs(rng.normal(0, 0.08, n)),
+        "latency_ms": (18.0 + 25.0 * u / (1.0 - u)) * rng.lognormal(0, 0.15, n),
+        "drop_rate": 0.3 + 0.5 * u**4 + np.abs(rng.normal(0, 0.12, n)),
     }
 
 
@@ -133,14 +141,16 @@ def _inject(rng: np.random.Generator, kpi: dict[str, np.ndarray], start: int, ki
         kpi["prb_util"][span] = np.maximum(kpi["prb_util"][span] * keep, 0.5)
         kpi["drop_rate"][span] = rng.uniform(10.0, 40.0, m)
     elif kind == "degradation":
-        kpi["latency_ms"][span] *= rng.uniform(1.6, 2.5)
-        kpi["drop_rate"][span] *= rng.uniform(3.0, 6.0)
-        kpi["traffic_gb"][span] *= 1.0 - rng.uniform(0.1, 0.3)
+        kpi["latency_ms"][span] *= rng.uniform(1.3, 1.9)
+        kpi["drop_rate"][span] *= rng.uniform(1.5, 3.5)
+        kpi["traffic_gb"][span] *= 1.0 - rng.uniform(0.05, 0.2)
     else:
         kpi["prb_util"][span] = rng.uniform(92.0, 100.0, m)
-        kpi["latency_ms"][span] *= rng.uniform(2.0, 3.5)
+        kpi["latency_ms"][span] *= rng.uniform(1.5, 2.5)
         kpi["active_users"][span] = np.round(kpi["active_users"][span] * rng.uniform(1.2, 1.5))
-        kpi["traffic_gb"][span] = np.minimum(kpi["traffic_gb"][span], np.median(kpi["traffic_gb"]) * 1.2)
+        kpi["traffic_gb"][span] = np.minimum(
+            kpi["traffic_gb"][span], np.median(kpi["traffic_gb"]) * 1.2
+        )
     return span
 
 
@@ -185,7 +195,9 @@ def make_kpis(seed: int = 0, size: str = "small") -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     stamps = pd.date_range(START, periods=days * STEPS_PER_DAY, freq="15min")
     n_business = round(0.45 * n_cells)
-    types = rng.permutation(np.array(["business"] * n_business + ["residential"] * (n_cells - n_business)))
+    types = rng.permutation(
+        np.array(["business"] * n_business + ["residential"] * (n_cells - n_business))
+    )
     frames = []
     next_event = 0
     for i, cell_type in enumerate(types):

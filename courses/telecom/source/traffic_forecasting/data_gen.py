@@ -50,6 +50,8 @@ HOLIDAYS = pd.DatetimeIndex(
 )
 
 _HOURS = np.arange(24)
+# Hourly profiles (0-23 h), relative to the busiest hour of a weekday.
+# fmt: off
 _BUSINESS_WEEKDAY = np.array(
     [0.12, 0.1, 0.09, 0.09, 0.1, 0.13, 0.22, 0.45, 0.75, 0.92, 1.0, 1.0,
      0.86, 0.95, 1.0, 0.98, 0.93, 0.8, 0.58, 0.42, 0.33, 0.27, 0.2, 0.15]
@@ -66,6 +68,7 @@ _RESIDENTIAL_SUNDAY = np.array(
     [0.55, 0.4, 0.28, 0.2, 0.16, 0.16, 0.2, 0.28, 0.4, 0.55, 0.66, 0.72,
      0.75, 0.74, 0.72, 0.72, 0.74, 0.78, 0.84, 0.9, 0.97, 1.0, 0.92, 0.72]
 )
+# fmt: on
 
 
 def _layout(size: str) -> tuple[int, int, pd.Timestamp]:
@@ -90,12 +93,13 @@ def _smooth_factor(rng: np.random.Generator) -> np.ndarray:
     """A smooth periodic random factor over 24 hours, within about +-10 %."""
     phases = rng.uniform(0, 2 * np.pi, size=2)
     amps = rng.uniform(0.0, 0.06, size=2)
-    return 1.0 + sum(a * np.sin(2 * np.pi * k * _HOURS / 24 + p) for k, a, p in zip((1, 2), amps, phases, strict=True))
+    return 1.0 + sum(
+        a * np.sin(2 * np.pi * k * _HOURS / 24 + p)
+        for k, a, p in zip((1, 2), amps, phases, strict=True)
+    )
 
 
-def _cell_series(
-    rng: np.random.Generator, cell_type: str, stamps: pd.DatetimeIndex
-) -> np.ndarray:
+def _cell_series(rng: np.random.Generator, cell_type: str, stamps: pd.DatetimeIndex) -> np.ndarray:
     """Traffic of one cell over ``stamps`` (hourly), before missing values."""
     weekday, saturday, sunday = _day_profiles(cell_type)
     shift = int(rng.integers(-1, 2))
@@ -142,7 +146,9 @@ def make_traffic(seed: int = 0, size: str = "small") -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     stamps = pd.date_range(start, periods=weeks * 168, freq="h")
     n_business = round(0.45 * n_cells)
-    types = rng.permutation(np.array(["business"] * n_business + ["residential"] * (n_cells - n_business)))
+    types = rng.permutation(
+        np.array(["business"] * n_business + ["residential"] * (n_cells - n_business))
+    )
     frames = []
     for i, cell_type in enumerate(types):
         traffic = _cell_series(rng, str(cell_type), stamps)
