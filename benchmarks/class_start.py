@@ -87,18 +87,30 @@ def learner_start(hub: HubProcess, user: str, token: str) -> None:
     wait_ready(hub, user, token)
 
 
-def single(hub: HubProcess, user: str, token: str, repeats: int) -> list[float]:
-    """Seconds from one learner's spawn request to their server answering, ``repeats`` times."""
-    times = []
+def single(hub: HubProcess, user: str, token: str, repeats: int) -> tuple[list[float], int]:
+    """Seconds from one learner's spawn request to their server answering, ``repeats``
+    times (stopped in between); returns the times of the starts that worked and the
+    number that failed (whose reason goes to stderr)."""
+    times, failures = [], 0
     for _ in range(repeats):
         began = time.monotonic()
-        learner_start(hub, user, token)
-        status, _ = hub.request("GET", f"/user/{user}/api/status", token)
-        if status != 200:
-            raise RuntimeError(f"{user}'s ready server answered {status}")
-        times.append(time.monotonic() - began)
-        hub.stop_server(user)
-    return times
+        try:
+            learner_start(hub, user, token)
+            status, _ = hub.request("GET", f"/user/{user}/api/status", token)
+            if status != 200:
+                raise RuntimeError(f"{user}'s ready server answered {status}")
+            times.append(time.monotonic() - began)
+        except (RuntimeError, TimeoutError) as err:
+            failures += 1
+            progress(f"single start failed: {err}")
+        if hub.api("GET", f"/users/{user}")["servers"]:
+            hub.stop_server(user)
+    return times, failures
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr (stdout carries only the JSON result)."""
+    print(f"[class_start {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 def arrive(hub: HubProcess, user: str, token: str, at: float) -> Arrival:
@@ -179,12 +191,16 @@ def measure(kind: str, hub: HubProcess, n: int, repeats: int, spread: float) -> 
     users = [f"learner{i:03d}" for i in range(n)]
     solo = hub.create_user("solo")
     tokens = {u: hub.create_user(u) for u in users}
-    singles = single(hub, "solo", solo, repeats)
+    progress(f"{kind}: {repeats} single starts")
+    singles, single_failures = single(hub, "solo", solo, repeats)
+    if not singles:
+        raise RuntimeError(f"{kind}: every single start failed; see the log above")
     sampler = Sampler(hub, "solo")
     extra: dict[str, Any] = {}
     if kind == "aione":
         cores = os.cpu_count() or 1
         starts_in = math.ceil(n / cores) * statistics.median(singles) * 1.5 + 15
+        progress(f"aione: session of {n} starts in {starts_in:.0f} s")
         sampler.start()
         session_id, start_at = schedule_session(hub, users, starts_in)
         extra["lead_s"] = round(starts_in, 1)
@@ -192,6 +208,7 @@ def measure(kind: str, hub: HubProcess, n: int, repeats: int, spread: float) -> 
     else:
         start_at = time.monotonic() + 1
         sampler.start()
+    progress(f"{kind}: the class arrives")
     arrivals = class_phase(hub, tokens, spread, sampler, start_at)
     ok = [a for a in arrivals if a.ok]
     result: dict[str, Any] = {
@@ -202,6 +219,7 @@ def measure(kind: str, hub: HubProcess, n: int, repeats: int, spread: float) -> 
         "class_p95_s": percentile([a.result_s for a in ok], 0.95) if ok else -1.0,
         "idle_rss_mb": idle_rss_mb(hub),
         "api_p95_ms": round(percentile(sampler.ms, 0.95), 1) if sampler.ms else -1.0,
+        "single_failures": single_failures,
     }
     if kind == "aione":
         waits = [a.ready_s for a in ok]
@@ -215,7 +233,12 @@ def run(kind: str, n: int, repeats: int, spread: float) -> dict[str, Any]:
         hub = HubProcess(Path(tmp), stock_config=STOCK_CONFIG if kind == "stock" else None)
         try:
             hub.start(timeout=180)
-            return measure(kind, hub, n, repeats, spread)
+            result = measure(kind, hub, n, repeats, spread)
+            progress(f"{kind}: {json.dumps(result)}")
+            return result
+        except Exception:
+            progress(f"{kind} failed; the hub's log ends:\n{hub.log()[-6000:]}")
+            raise
         finally:
             hub.cleanup()
 

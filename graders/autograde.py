@@ -73,6 +73,7 @@ from graders.sandbox import (
 )
 from graders.settings import GradingSection, check_name, grading_config
 from hub.errors import GradingError
+from hub.settings import parse_bytes
 
 log = logging.getLogger(__name__)
 REPORT_NAME = "aione-grading.json"
@@ -323,6 +324,14 @@ class SandboxAutograde(Autograde):
             pending = self._prepare(student, assignment, sorted(notebooks), began)
         except SQLAlchemyError as err:
             raise GradingError(f"the gradebook failed while preparing {student}: {err}") from err
+        except GradingError as err:
+            log.error("%s", err)
+            report(
+                SubmissionResult(
+                    student, assignment, status="error", reasons=[Reason(SANDBOX_ERROR, str(err))]
+                )
+            )
+            return None
         except NbGraderException:
             # nbgrader found none of the assignment's notebooks in the submission
             names = ", ".join(Path(n).name for n in notebooks)
@@ -336,7 +345,18 @@ class SandboxAutograde(Autograde):
     def _prepare(
         self, student: str, assignment: str, notebooks: list[str], began: float
     ) -> _Pending | None:
-        """nbgrader's init steps and sanitize stage; None when already graded."""
+        """nbgrader's init steps and sanitize stage; None when already graded.
+
+        Raises GradingError for a submission holding symbolic links: nbgrader's
+        copy would follow them and hand a host file to the sandbox.
+        """
+        folder = Path(self._format_source(assignment, student))
+        links = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_symlink()]
+        if links:
+            raise GradingError(
+                f"{folder} holds symbolic links ({', '.join(sorted(links))}); not graded. "
+                "Remove them; the exchange must deliver plain files only"
+            )
         self.notebooks = notebooks
         if not self.init_destination(assignment, student):
             return None
@@ -508,6 +528,7 @@ def autograde(
     course.require_assignment(assignment)
     for student in students or []:
         check_name(student, "student")
+    _warn_if_memory_is_short(jobs or grading.effective_jobs, parse_bytes(grading.mem_limit))
     config = copy.deepcopy(course.config)
     config.merge(grading_config(grading))
     if jobs:
@@ -517,3 +538,15 @@ def autograde(
     converter = SandboxAutograde(coursedir=course.coursedir(assignment, single), config=config)
     converter.log = log
     return converter.grade(progress, students=set(students) if students else None)
+
+
+def _warn_if_memory_is_short(jobs: int, mem_limit: int) -> None:
+    """Log when ``jobs`` containers at their memory limit would not fit in this host."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if jobs * mem_limit > total:
+        log.warning(
+            "%d jobs x %d MiB is more than this host's %d MiB; lower --jobs or grading.mem_limit",
+            jobs,
+            mem_limit // 2**20,
+            total // 2**20,
+        )

@@ -317,7 +317,7 @@ class Sandbox(LoggingConfigurable):
         job = {
             "key": key.hex(),
             "cell_timeout": self.cell_timeout,
-            "interrupt_grace": min(self.interrupt_grace, self.cell_timeout),
+            "interrupt_grace": self.interrupt_grace,
             "startup_timeout": self.startup_timeout,
             "output_limit": self.output_limit,
             "files": {name: base64.b64encode(data).decode() for name, data in files.items()},

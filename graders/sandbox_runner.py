@@ -248,7 +248,7 @@ class Kernel:
             if member != pid:
                 _kill(member, signal.SIGKILL)
         _killpg(pid, signal.SIGCONT)
-        _kill(pid, signal.SIGINT)
+        _interrupt_main_thread(pid)
         reap_orphans(exclude={pid})
 
     def kill(self) -> None:
@@ -261,6 +261,26 @@ def _killpg(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
     except OSError:
         pass
+
+
+#: tgkill(2) numbers: a signal for the main thread itself (its id is the pid).
+_TGKILL = {"x86_64": 234, "aarch64": 131}
+
+
+def _interrupt_main_thread(pid: int) -> None:
+    """SIGINT to the kernel's main thread, where Python raises KeyboardInterrupt.
+
+    A signal sent to the process may land on one of ipykernel's other threads,
+    and then a main thread blocked in a wait notices it only when the wait ends.
+    """
+    number = _TGKILL.get(os.uname().machine)
+    if number is not None:
+        try:
+            if ctypes.CDLL(None, use_errno=True).syscall(number, pid, pid, signal.SIGINT) == 0:
+                return
+        except (OSError, AttributeError):
+            pass
+    _kill(pid, signal.SIGINT)
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -22,8 +22,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from traitlets.config import Config
 
 from hub.errors import GradingError, SettingsError
-from hub.settings import Settings, _read_yaml, _set_dotted, find_config, load_settings, parse_bytes
-from hub.settings import _describe as _describe_hub  # one description of settings errors
 
 #: Course and assignment names become folder names: no separators, no dot-dot.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -141,6 +139,11 @@ class GradingSection(BaseModel):
     def reveals_hidden_tests(self, course: str) -> bool:
         """Whether feedback of ``course`` shows the hidden tests."""
         return self.reveal_hidden_tests_by_course.get(course, self.reveal_hidden_tests)
+
+
+# hub.settings composes GradingSection, so it is imported only once that class exists.
+from hub.settings import Settings, _read_yaml, _set_dotted, find_config, load_settings, parse_bytes  # noqa: E402
+from hub.settings import _describe as _describe_hub  # one description of settings errors  # noqa: E402
 
 
 def check_name(value: str, what: str) -> str:

@@ -43,13 +43,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from traitlets.config import Config
 
 from hub.errors import SessionError, SettingsError
 from hub.rbac import COHORT_NAME_RE
+if TYPE_CHECKING:
+    from hub.configure import Runtime
+    from hub.settings import Settings
 
 DB_NAME = "sessions.sqlite"
 SERVICE_NAME = "aione-sessions"
@@ -199,11 +202,11 @@ def db_path(state_dir: Path) -> Path:
     return Path(state_dir) / DB_NAME
 
 
-def check_lead(lead: timedelta, settings: Any) -> None:
+def check_lead(lead: timedelta, settings: Settings) -> None:
     """Raise :class:`SessionError` when the idle culler would stop servers started
     ``lead`` before a session before the learners arrive."""
-    culler = getattr(settings, "culler", None)
-    if culler is not None and culler.enabled and lead.total_seconds() >= culler.timeout:
+    culler = settings.culler
+    if culler.enabled and lead.total_seconds() >= culler.timeout:
         raise SessionError(
             f"lead time {format_duration(lead)} is not shorter than culler.timeout "
             f"({culler.timeout} s): the idle culler would stop the servers before the "
@@ -211,7 +214,7 @@ def check_lead(lead: timedelta, settings: Any) -> None:
         )
 
 
-def update_sessions(c: Config, s: Any, rt: Any) -> None:
+def update_sessions(c: Config, s: Settings, rt: Runtime) -> None:
     """Add the ``aione-sessions`` managed service and its role to what earlier
     updates configured (appends to ``services`` and ``load_roles``).
 

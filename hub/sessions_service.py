@@ -304,7 +304,9 @@ class SessionService:
         now: datetime,
     ) -> str:
         if user in targets:
-            self.store.record(targets[user], user, OURS, f"from session {session.id}")
+            self.store.record(
+                targets[user], user, OURS, f"from session {session.id}", ready_at=ready_at
+            )
             self.store.record(session.id, user, HANDED_OVER, f"to session {targets[user]}")
             return HANDED_OVER
         model = self.client().user(user) or {}

@@ -287,6 +287,15 @@ class Settings(Section):
         description="Resource profiles; default: one profile 'default' from spawner limits.",
     )
     gpu: GpuSettings = Field(default_factory=GpuSettings, description="GPU inventory and quotas.")
+    grading: GradingSection = Field(
+        default_factory=lambda: GradingSection(), description="Sandboxed autograding."
+    )
+    exchange: ExchangeSection = Field(
+        default_factory=lambda: ExchangeSection(), description="The assignment exchange."
+    )
+    sessions: SessionsSection = Field(
+        default_factory=lambda: SessionsSection(), description="Scheduled lab sessions."
+    )
 
     @field_validator("courses")
     @classmethod
@@ -399,3 +408,12 @@ def _describe(err: ValidationError, source: Path | None) -> str:
             msg = problem["msg"].removeprefix("Value error, ")
             lines.append(f"{where}: key '{key}': {msg} (got {got!r}); fix the value")
     return "; ".join(lines)
+
+
+# Sections defined beside their concepts; imported last because those modules use the
+# helpers above, then the model is completed with them.
+from graders.exchange.settings import ExchangeSection  # noqa: E402
+from graders.settings import GradingSection  # noqa: E402
+from hub.sessions import SessionsSection  # noqa: E402
+
+Settings.model_rebuild()

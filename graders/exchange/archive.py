@@ -153,12 +153,10 @@ def unpack(
     *,
     max_bytes: int,
     max_files: int,
-    drop: frozenset[str] = frozenset(),
 ) -> list[FileEntry]:
     """Extract the gzipped tar ``src`` into the empty or new folder ``dest``.
 
-    Only regular files and folders are extracted; names are checked; files in
-    ``drop`` (relative paths such as ``timestamp.txt``) are skipped. Raises
+    Only regular files and folders are extracted and names are checked. Raises
     :class:`ArchiveTooLarge` once the unpacked files pass ``max_bytes`` or
     ``max_files``, :class:`ArchiveError` for anything unsafe or malformed.
     ``dest`` may hold a partial result after an error; the caller removes it.
@@ -173,8 +171,6 @@ def unpack(
                 if member.isdir():
                     (dest / rel).mkdir(parents=True, exist_ok=True)
                     continue
-                if str(rel) in drop:
-                    continue
                 if len(entries) + 1 > max_files:
                     raise ArchiveTooLarge(f"more than {max_files} files; the limit is {max_files}")
                 fh = tar.extractfile(member)
@@ -182,8 +178,9 @@ def unpack(
                     raise ArchiveError(f"{rel}: no data in the archive")
                 entry, total = _write_member(fh, dest, str(rel), total, max_bytes)
                 entries.append(entry)
-    except FileExistsError as err:
-        raise ArchiveError(f"{err.filename}: the archive holds this file twice") from err
+    except (FileExistsError, IsADirectoryError, NotADirectoryError) as err:
+        name = os.path.relpath(err.filename, dest) if err.filename else "a name"
+        raise ArchiveError(f"{name}: the archive holds it twice (as files or folders)") from err
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as err:
         raise ArchiveError(f"not a readable .tar.gz archive ({err})") from err
     return entries

@@ -12,7 +12,7 @@ Used inside learner images too, so this module imports nothing from
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 
 #: A name: starts with a letter or digit (any script), then letters, digits,
 #: ``_``, ``.``, ``@`` or ``-``; at most 128 characters. JupyterHub user names
@@ -62,20 +62,3 @@ def check_relpath(value: str) -> PurePosixPath:
     if len(parts) > MAX_DEPTH:
         raise UnsafeName(f"{value!r} is nested deeper than {MAX_DEPTH} folders")
     return PurePosixPath(*parts)
-
-
-def within(root: Path, *names: str) -> Path:
-    """``root / names...`` after checking each name, guaranteed to stay under ``root``.
-
-    Each element of ``names`` may be a relative path (checked with
-    :func:`check_relpath`). The joined path is resolved (symbolic links
-    followed) and must still lie inside the resolved ``root``.
-    """
-    path = root
-    for name in names:
-        path = path / check_relpath(name)
-    resolved_root = root.resolve()
-    resolved = path.resolve()
-    if resolved != resolved_root and not resolved.is_relative_to(resolved_root):
-        raise UnsafeName(f"{'/'.join(names)!r} leads outside {root} (through a symbolic link?)")
-    return path

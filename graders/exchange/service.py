@@ -248,7 +248,7 @@ class UploadHandler(ApiHandler):
         if self._body is not None:
             self._body.close()
 
-    async def unpack_into(self, staged: Path, drop: frozenset[str] = frozenset()) -> None:
+    async def unpack_into(self, staged: Path) -> None:
         """Unpack the received body into ``staged`` (413 when over the limit)."""
         if self._body is None or self._received == 0:
             raise ApiError(400, "send the files as a .tar.gz request body")
@@ -258,7 +258,7 @@ class UploadHandler(ApiHandler):
         try:
             await self.run(
                 archive.unpack, self._body, staged, max_bytes=self.unpacked_limit(),
-                max_files=self.service.max_files, drop=drop,
+                max_files=self.service.max_files,
             )  # fmt: skip
         except archive.ArchiveTooLarge as err:
             raise ApiError(413, f"{err}: remove large files (data, outputs) and try again") from err

@@ -1,7 +1,8 @@
 """The ``exchange:`` section of the operator settings.
 
-Composed into :class:`hub.settings.Settings` as ``exchange``; until it is,
-:func:`exchange_settings` falls back to the defaults below.
+Composed into :class:`hub.settings.Settings` as ``exchange``. ``hub.settings``
+imports this module at its end, so this module imports ``hub.settings`` at its
+own end (either may be imported first).
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from hub.settings import Settings, parse_bytes
 
 SERVICE_NAME = "aione-exchange"
 
@@ -79,7 +78,11 @@ class ExchangeSection(BaseModel):
         return parse_bytes(self.release_size_limit)
 
 
+# hub.settings composes ExchangeSection, so it is imported only once that class exists.
+from hub.settings import Settings, parse_bytes  # noqa: E402
+
+
 def exchange_settings(settings: Settings) -> ExchangeSection:
-    """``settings.exchange`` once composed into :class:`Settings`, else the defaults."""
+    """``settings.exchange`` (the defaults for a Settings object without one)."""
     section = getattr(settings, "exchange", None)
     return section if isinstance(section, ExchangeSection) else ExchangeSection()

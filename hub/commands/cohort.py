@@ -45,13 +45,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
-        "--config", help="settings file (default: $AIONE_CONFIG, /etc/aione/aione.yaml)"
-    )
+    config_help = "settings file (default: $AIONE_CONFIG, /etc/aione/aione.yaml)"
+    parser.add_argument("--config", help=config_help)
+    # --config also after the action; SUPPRESS keeps an absent one from hiding the first
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=argparse.SUPPRESS, help=config_help)
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
 
-    imp = actions.add_parser("import", help="create or update a cohort from a roster CSV")
+    imp = actions.add_parser(
+        "import", parents=[common], help="create or update a cohort from a roster CSV"
+    )
     imp.add_argument("roster", type=Path, help="roster CSV file")
     imp.add_argument("--cohort", required=True, help="cohort name, e.g. acme-2026")
     imp.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
@@ -62,14 +66,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     imp.set_defaults(func=_import)
 
-    lst = actions.add_parser("list", help="every cohort with its member counts")
+    lst = actions.add_parser("list", parents=[common], help="every cohort with its member counts")
     lst.set_defaults(func=_list)
 
-    show = actions.add_parser("show", help="one cohort's members")
+    show = actions.add_parser("show", parents=[common], help="one cohort's members")
     show.add_argument("name", help="cohort name")
     show.set_defaults(func=_show)
 
-    exp = actions.add_parser("expire", help="stop servers and block sign-in; keep data")
+    exp = actions.add_parser(
+        "expire", parents=[common], help="stop servers and block sign-in; keep data"
+    )
     exp.add_argument("name", help="cohort name")
     exp.add_argument("--purge", action="store_true", help="also delete the learners' home volumes")
     exp.add_argument("--yes", action="store_true", help="with --purge: do not ask")
@@ -78,9 +84,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 @contextmanager
 def _bar(label: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr when it is a terminal and the work is large."""
+    """Progress on stderr for large work: a bar at a terminal, else one line per step."""
     from tqdm import tqdm
 
+    if total >= 50 and not sys.stderr.isatty():
+        print(f"{label}: {total} ...", file=sys.stderr, flush=True)
     with tqdm(total=total, desc=label, unit="", disable=None if total >= 50 else True) as bar:
         yield bar.update
 

@@ -36,7 +36,7 @@ checks that the cohort exists on the hub and warns when the lead looks too short
 """
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,unused-ignore]
     parser = sub.add_parser(
         "session",
         help="schedule lab sessions: learners' servers start before the class",

@@ -277,6 +277,18 @@ def test_bad_names_and_missing_things_are_clear_errors(
     assert "course name '../tiny' is not valid" in capsys.readouterr().err
     assert course.cli("grade", "tiny", "ps1", "--student", "nobody") == 1
     assert "no submission of 'ps1' from nobody" in capsys.readouterr().err
+    course.submit("linky", GOOD)
+    folder = course.root / "submitted" / "linky" / "ps1"
+    (folder / "data_gen.py").unlink()
+    (folder / "data_gen.py").symlink_to(course.root / "gradebook.db")
+    try:
+        assert course.cli("grade", "tiny", "ps1", "--student", "linky") == 1
+        out, err = capsys.readouterr()
+        assert "holds symbolic links (data_gen.py); not graded" in out
+        assert "grading failed for linky" in err
+        assert "linky" not in course.scores()
+    finally:
+        shutil.rmtree(course.root / "submitted" / "linky")
 
 
 # case -> (expected score, reason codes that must be reported, attack must be blocked)
@@ -302,7 +314,7 @@ HOSTILE_CASES: dict[str, tuple[float, set[str], bool]] = {
 def test_hostile_submissions_are_graded_with_reasons_and_the_batch_goes_on(
     api: docker.APIClient, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    course = make_course(tmp_path)
+    course = make_course(tmp_path, cell_timeout_s=20)  # slack for 100 MB of output on a busy host
     course.submit("good1", GOOD)
     course.submit("good2", GOOD)
     course.submit("wrong", WRONG)

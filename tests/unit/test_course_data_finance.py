@@ -116,9 +116,12 @@ def test_transactions_documented_properties(transactions: pd.DataFrame) -> None:
     assert set(df.columns[df.isna().any()]) == {"distance_km", "card_age_days"}
     fraud_rows = df[df["is_fraud"] == 1]
     legit_rows = df[df["is_fraud"] == 0]
-    assert (fraud_rows["channel"] == "online").mean() > 0.6 > 0.35 > (
-        legit_rows["channel"] == "online"
-    ).mean()
+    assert (
+        (fraud_rows["channel"] == "online").mean()
+        > 0.6
+        > 0.35
+        > (legit_rows["channel"] == "online").mean()
+    )
     assert fraud_rows["amount"].median() > 3 * legit_rows["amount"].median()
     assert fraud_rows["new_device"].mean() > 10 * legit_rows["new_device"].mean()
     ordered = fraud_rows.sort_values(["card_id", "ts"])
@@ -156,7 +159,9 @@ def test_applications_documented_properties(applications: pd.DataFrame) -> None:
     high_util = target[df["utilization"] > 1.0].mean()
     low_util = target[df["utilization"] < 0.6].mean()
     assert high_util > 3 * low_util, "utilization hinge above 0.8"
-    assert target[df["delinquencies_2y"] >= 2].mean() > 2 * target[df["delinquencies_2y"] == 0].mean()
+    assert (
+        target[df["delinquencies_2y"] >= 2].mean() > 2 * target[df["delinquencies_2y"] == 0].mean()
+    )
     assert (df.loc[df["employment_type"] == "none", "employment_years"] == 0).all()
     assert ((df["age"] >= 21) & (df["age"] <= 75)).all()
 

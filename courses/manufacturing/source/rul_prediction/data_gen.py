@@ -49,7 +49,9 @@ SENSORS: list[str] = [f"s{j}" for j in range(1, 15)]
 _SIZES: dict[str, tuple[int, int]] = {"small": (80, 40), "large": (300, 150)}
 
 # Per-sensor constants: base level, noise sigma, degradation gain, exponent, load coefficient.
-_BASE = np.array([642.0, 1590.0, 1400.0, 14.6, 21.6, 553.0, 2388.0, 9050.0, 47.5, 520.0, 8.4, 392.0, 38.9, 23.3])
+_BASE = np.array(
+    [642.0, 1590.0, 1400.0, 14.6, 21.6, 553.0, 2388.0, 9050.0, 47.5, 520.0, 8.4, 392.0, 38.9, 23.3]
+)
 _SIGMA = np.array([0.5, 6.0, 9.0, 0.05, 0.002, 0.9, 0.08, 6.0, 0.27, 0.7, 0.04, 1.5, 0.18, 0.11])
 _GAIN = np.array([2.2, 28.0, 0.0, 0.25, 0.0, -3.2, 0.0, 40.0, -1.6, 3.5, 0.0, 6.0, -1.0, 0.55])
 _EXPO = np.array([1.5, 1.2, 1.0, 2.0, 1.0, 1.4, 1.0, 2.5, 1.3, 1.6, 1.0, 1.8, 1.1, 1.4])
@@ -72,13 +74,7 @@ def _simulate_unit(rng: np.random.Generator, unit: int) -> pd.DataFrame:
     health = w0 + (1.0 - w0) * (t / lifetime) ** p
     load = rng.uniform(0.0, 1.0, size=lifetime)
     noise = rng.normal(0.0, 1.0, size=(lifetime, len(SENSORS))) * _SIGMA
-    values = (
-        _BASE
-        + offset
-        + _GAIN * health[:, None] ** _EXPO
-        + _LOAD * load[:, None]
-        + noise
-    )
+    values = _BASE + offset + _GAIN * health[:, None] ** _EXPO + _LOAD * load[:, None] + noise
     frame = pd.DataFrame(values.round(4), columns=SENSORS)
     frame.insert(0, "load", load.round(4))
     frame.insert(0, "cycle", t.astype(np.int64))

@@ -149,7 +149,9 @@ def make_process_data(seed: int = 0, size: str = "small") -> pd.DataFrame:
     x[skip, 5] = np.nan
 
     gaps = rng.exponential(45.0, size=n)
-    timestamp = pd.Timestamp("2024-03-01 06:00") + pd.to_timedelta(np.cumsum(gaps).round(2), unit="min")
+    timestamp = pd.Timestamp("2024-03-01 06:00") + pd.to_timedelta(
+        np.cumsum(gaps).round(2), unit="min"
+    )
     frame = pd.DataFrame(x, columns=[f"f{j:03d}" for j in range(p)])
     frame.insert(0, "timestamp", timestamp)
     frame["fail"] = fail
