@@ -50,6 +50,7 @@ from traitlets.config import Config
 
 from hub.errors import SessionError, SettingsError
 from hub.rbac import COHORT_NAME_RE
+
 if TYPE_CHECKING:
     from hub.configure import Runtime
     from hub.settings import Settings

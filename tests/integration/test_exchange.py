@@ -24,7 +24,6 @@ from urllib.parse import quote
 import nbformat
 import pytest
 
-from graders.exchange.settings import ExchangeSection
 from tests.hubproc import VENV_BIN, HubProcess
 from tests.kernel import run_code
 
@@ -35,8 +34,11 @@ API = "/services/aione-exchange/api"
 
 @pytest.fixture
 def hub(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[HubProcess]:
-    """A hub with two courses, c1 and c2."""
-    proc = HubProcess(tmp_path, {"courses": [{"id": "c1"}, {"id": "c2"}]})
+    """A hub with two courses, c1 and c2, and a 20 MB submission limit."""
+    proc = HubProcess(
+        tmp_path,
+        {"courses": [{"id": "c1"}, {"id": "c2"}], "exchange": {"submission_size_limit": "20M"}},
+    )
     try:
         proc.start()
         yield proc
@@ -276,7 +278,7 @@ async def test_release_fetch_submit_collect_grade_feedback(hub: HubProcess) -> N
     assert _api(hub, "not-a-token", "")[0] == 403
 
     # the size limit: refused with sizes named, before and after upload
-    limit = ExchangeSection().submission_limit_bytes
+    limit = 20 * 1024**2
     bomb = _tarball({"ps1.ipynb": b"{}", "zeros.bin": bytes(limit + 1024)})
     status, err = _upload(hub, bob, "courses/c1/assignments/ps1/submissions", bomb)
     assert (
@@ -287,7 +289,7 @@ async def test_release_fetch_submit_collect_grade_feedback(hub: HubProcess) -> N
         rc, out = await _sh(hub, "bob", bob, "truncate", "-s", str(limit // 2 - 1), path)
         assert rc == 0, out
     rc, out = await _sh(hub, "bob", bob, "nbgrader", "submit", "ps1")
-    assert rc != 0 and "ps1 is 150.0 MB; the limit is 100.0 MB" in out, out
+    assert rc != 0 and "ps1 is 30.0 MB; the limit is 20.0 MB" in out, out
     status, own = _api(hub, bob, "courses/c1/submissions")
     assert len(own["submissions"]) == 1  # nothing was filed
 

@@ -19,7 +19,8 @@ from graders.exchange.instructor import (
 from graders.exchange.service import ExchangeService
 from graders.exchange.settings import ExchangeSection
 from hub.configure import Runtime, apply
-from hub.settings import Settings
+from hub.errors import SettingsError
+from hub.settings import Settings, load_settings
 
 RT = Runtime(hub_ip="172.30.0.1", proxy_command=["chp"], proxy_auth_token="p", api_token="a")
 
@@ -93,6 +94,19 @@ def test_section_validation() -> None:
         ExchangeSection(url="hub.example.org")
     with pytest.raises(ValidationError, match="extra"):
         ExchangeSection.model_validate({"size_limit": "1M"})
+
+
+def test_exchange_section_in_the_settings_file(tmp_path: Path) -> None:
+    path = tmp_path / "aione.yaml"
+    path.write_text("exchange:\n  submission_size_limit: 20M\n  formgrader_frame: same-origin\n")
+    s = load_settings(path, state_dir=str(tmp_path))
+    c = Config()
+    update_exchange(c, s, RT)
+    assert "--ExchangeService.submission_limit=20971520" in c.JupyterHub.services[-1]["command"]
+    assert instructor_environment(["course-mfg-instructors"], _settings(tmp_path)) != {}
+    path.write_text("exchange:\n  size_limit: 20M\n")
+    with pytest.raises(SettingsError, match="exchange.size_limit"):
+        load_settings(path, state_dir=str(tmp_path))
 
 
 def test_instructor_hook_only_for_instructors_of_known_courses(tmp_path: Path) -> None:
