@@ -101,5 +101,5 @@ def test_load_names_the_bad_key_and_the_file(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="grading.cell_timeout_s"):
         load_grading_settings(path)
     path.write_text("grading: 3\n")
-    with pytest.raises(SettingsError, match="must be a mapping"):
+    with pytest.raises(SettingsError, match="key .grading."):
         load_grading_settings(path)

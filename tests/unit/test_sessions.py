@@ -176,7 +176,7 @@ def _with_sessions(tmp_path: Path, culler: str, **values: object) -> SimpleNames
     path = tmp_path / "aione.yaml"
     path.write_text(culler)
     settings = load_settings(path, state_dir=str(tmp_path / "state"))
-    return SimpleNamespace(**dict(settings), sessions=SessionsSection.model_validate(values))
+    return SimpleNamespace(**{**dict(settings), "sessions": SessionsSection.model_validate(values)})
 
 
 def test_service_options_come_from_the_section(tmp_path: Path) -> None:
