@@ -7,8 +7,8 @@ grading classes (:class:`graders.sandbox.Sandbox`,
 :class:`graders.late.PercentPerDayPenalty`), so that each class can also be
 configured directly, in nbgrader's style.
 
-Until :class:`hub.settings.Settings` carries a ``grading`` field,
-:func:`load_grading_settings` reads the section itself from the same file.
+The section is the ``grading`` field of :class:`hub.settings.Settings`;
+:func:`load_grading_settings` returns it beside the whole settings.
 """
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from traitlets.config import Config
 
-from hub.errors import GradingError, SettingsError
+from hub.errors import GradingError
 
 #: Course and assignment names become folder names: no separators, no dot-dot.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -142,8 +142,7 @@ class GradingSection(BaseModel):
 
 
 # hub.settings composes GradingSection, so it is imported only once that class exists.
-from hub.settings import Settings, _read_yaml, _set_dotted, find_config, load_settings, parse_bytes  # noqa: E402
-from hub.settings import _describe as _describe_hub  # one description of settings errors  # noqa: E402
+from hub.settings import Settings, load_settings, parse_bytes  # noqa: E402
 
 
 def check_name(value: str, what: str) -> str:
@@ -185,48 +184,10 @@ def load_grading_settings(
 ) -> tuple[Settings, GradingSection]:
     """Return the validated settings and their ``grading`` section.
 
-    Reads the same file as :func:`hub.settings.load_settings` (``--config``,
-    ``$AIONE_CONFIG``, ``/etc/aione/aione.yaml``). ``overrides`` are dotted keys
-    as there; ``grading.*`` keys go to the grading section. Raises
-    :class:`SettingsError` naming the key and the fix.
+    Reads the file :func:`hub.settings.load_settings` reads (``--config``,
+    ``$AIONE_CONFIG``, ``/etc/aione/aione.yaml``); ``overrides`` are dotted
+    keys as there (``{"grading.jobs": 4}``). Raises :class:`SettingsError`
+    naming the key and the fix.
     """
-    if "grading" in Settings.model_fields:
-        settings = load_settings(path, **overrides)
-        return settings, settings.grading  # type: ignore[attr-defined]
-    grading_overrides = {
-        k.removeprefix("grading."): v for k, v in overrides.items() if k.startswith("grading.")
-    }
-    hub_overrides = {k: v for k, v in overrides.items() if not k.startswith("grading.")}
-    source = find_config(path)
-    data: dict[str, Any] = _read_yaml(source) if source else {}
-    grading_data = data.pop("grading", None) or {}
-    if not isinstance(grading_data, dict):
-        raise SettingsError(f"{source}: key 'grading' must be a mapping of grading settings")
-    grading_data.update({k: v for k, v in grading_overrides.items() if v is not None})
-    try:
-        grading = GradingSection.model_validate(grading_data)
-    except ValidationError as err:
-        raise SettingsError(_describe(err, source)) from err
-    for dotted, value in hub_overrides.items():
-        if value is not None:
-            _set_dotted(data, dotted, value)
-    try:
-        settings = Settings.model_validate(data)
-    except ValidationError as err:
-        raise SettingsError(_describe_hub(err, source)) from err
-    return settings, grading
-
-
-def _describe(err: ValidationError, source: Path | None) -> str:
-    where = str(source) if source else "settings"
-    lines = []
-    for problem in err.errors():
-        key = "grading." + ".".join(str(p) for p in problem["loc"])
-        if problem["type"] == "extra_forbidden":
-            allowed = ", ".join(sorted(GradingSection.model_fields))
-            lines.append(f"{where}: key '{key}' is unknown; remove it or use one of: {allowed}")
-        else:
-            msg = problem["msg"].removeprefix("Value error, ")
-            got = problem.get("input")
-            lines.append(f"{where}: key '{key}': {msg} (got {got!r}); fix the value")
-    return "; ".join(lines)
+    settings = load_settings(path, **overrides)
+    return settings, settings.grading

@@ -146,6 +146,7 @@ def update_spawner(c: Config, s: Settings, rt: Runtime) -> None:
     c.AioneSpawner.cpu_limit = sp.cpu_limit
     c.AioneSpawner.mem_limit = parse_bytes(sp.mem_limit)
     c.AioneSpawner.docker_threads = sp.docker_threads
+    c.AioneSpawner.max_servers = sp.max_servers or 0
     c.AioneSpawner.aione_environment = {"AIONE_DATA_DIR": sp.data_mount, **rt.extra_env}
     c.AioneSpawner.default_url = "/lab"
     c.AioneSpawner.profiles_settings = s.resource_profiles().model_dump(mode="json")

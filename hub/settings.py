@@ -125,6 +125,14 @@ class SpawnerSection(Section):
     docker_host: str | None = Field(
         None, description="Docker engine URL; default: $DOCKER_HOST or the local socket."
     )
+    max_servers: int | None = Field(
+        None,
+        ge=1,
+        description=(
+            "Most learner servers on this host; more get a clear 'host full' message. "
+            "Default: 90% of the engine's memory divided by the default profile's memory."
+        ),
+    )
 
     @field_validator("mem_limit")
     @classmethod

@@ -68,6 +68,14 @@ class AioneSpawner(DockerSpawner):
         help="SQLite file where GPU allocations are kept across hub restarts.",
     ).tag(config=True)
 
+    max_servers = Integer(
+        0,
+        help=(
+            "Most learner servers on this Docker host; a spawn beyond it fails at once with a "
+            "'host full' message. 0: 90% of the engine's memory / this spawn's memory limit."
+        ),
+    ).tag(config=True)
+
     _pool: ClassVar[ThreadPoolExecutor | None] = None
     _allocator: ClassVar[GpuAllocator | None] = None
     _allocator_lock: ClassVar[asyncio.Lock | None] = None
@@ -146,7 +154,9 @@ class AioneSpawner(DockerSpawner):
 
     async def _running_servers(self) -> set[tuple[str, str]]:
         containers = await self.docker(
-            "containers", all=False, filters={"label": ["aione.role=learner"]}
+            "containers",
+            all=False,
+            filters={"label": ["aione.role=learner", f"aione.hub={self.prefix}"]},
         )
         running = set()
         for c in containers:
@@ -184,13 +194,41 @@ class AioneSpawner(DockerSpawner):
         if freed:
             self.log.info("Released GPUs %s of %s", freed, self.user.name)
 
+    # --- capacity -----------------------------------------------------------------
+
+    async def _capacity(self) -> int:
+        if self.max_servers:
+            return int(self.max_servers)
+        info = await self.docker("info")
+        return max(1, int(0.9 * int(info["MemTotal"]) // max(int(self.mem_limit or 1), 1)))
+
+    async def check_capacity(self) -> None:
+        """Refuse at once, with the reason, when this host runs as many servers as it can."""
+        running = await self.docker(
+            "containers",
+            all=False,
+            filters={"label": ["aione.role=learner", f"aione.hub={self.prefix}"]},
+        )
+        others = [c for c in running if (c.get("Labels") or {}).get("aione.user") != self.user.name]
+        capacity = await self._capacity()
+        if len(others) >= capacity:
+            raise web.HTTPError(
+                503,
+                f"이 서버가 가득 찼습니다: 학습 서버 {len(others)}/{capacity}개 실행 중. 몇 분 뒤 "
+                "다시 시도하거나 강사에게 문의하세요. / This host is full: "
+                f"{len(others)} of {capacity} learner servers are running. Try again in a few "
+                "minutes, or ask your instructor (admins: spawner.max_servers, or add a host).",
+            )
+
     # --- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> Any:
         profile = self.chosen_profile()
         self._apply_profile(profile)
+        await self.check_capacity()
         labels = {
             "aione.role": "learner",
+            "aione.hub": self.prefix,
             "aione.user": self.user.name,
             "aione.server": self.name,
             "aione.profile": profile.name,

@@ -193,6 +193,8 @@ class AioneSwarmSpawner(AioneSpawner, SwarmSpawner):
     pinned_node = Unicode("", help="Swarm node ID of this learner's home (spawner state).")
 
     _events: list[dict[str, Any]]
+    _task: dict[str, Any] | None = None
+    _task_node: dict[str, Any] | None = None
 
     # --- state: the pin outlives a stop ---------------------------------------------
 
@@ -288,6 +290,8 @@ class AioneSwarmSpawner(AioneSpawner, SwarmSpawner):
 
     async def start(self) -> Any:
         self._events = []
+        self._task = None
+        self._task_node = None
         return await super().start()
 
     async def create_object(self) -> dict[str, Any]:
@@ -374,8 +378,7 @@ class AioneSwarmSpawner(AioneSpawner, SwarmSpawner):
 
     async def get_ip_and_port(self) -> tuple[str, int]:
         """The node's address and the port the task published there."""
-        task = getattr(self, "_task", None)
-        node = getattr(self, "_task_node", None)
+        task, node = self._task, self._task_node
         if task is None or node is None:
             task = newest_task(await self.docker("tasks", filters={"service": self.service_name}))
             node = await self._node(task.get("NodeID")) if task else None

@@ -220,3 +220,29 @@ def test_device_request_and_failed_start_releases(device_request_hub: HubProcess
     assert len(requests[0]["DeviceIDs"]) == 1 and requests[0]["DeviceIDs"][0] in UUIDS
     assert requests[0]["Capabilities"] == [["gpu"]]
     assert not held(hub)
+
+
+@pytest.fixture
+def small_hub(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[HubProcess]:
+    proc = HubProcess(tmp_path, extra_settings={"spawner": {"max_servers": 1}})
+    try:
+        proc.start()
+        yield proc
+    finally:
+        rep = getattr(request.node, "rep_call", None)
+        if rep is not None and rep.failed:
+            proc.dump_logs()
+        proc.cleanup()
+
+
+def test_full_host_says_so_at_once(small_hub: HubProcess) -> None:
+    hub = small_hub
+    for u in ("first", "second"):
+        hub.api("POST", f"/users/{u}")
+    ask(hub, "first", "default")
+    assert outcome(hub, "first", time.monotonic())[0] == "ready"
+    code, message, _ = ask(hub, "second", "default")
+    if code < 300:
+        message, seconds = outcome(hub, "second", time.monotonic())
+        assert seconds < 15
+    assert "host is full" in message and "1 of 1" in message, (code, message)

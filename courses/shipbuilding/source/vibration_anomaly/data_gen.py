@@ -67,20 +67,31 @@ def commissioning_windows(size: str = "small") -> int:
     return _check_size(size)[1] // 4
 
 
-def _bearing(rng: np.random.Generator, f_r: float, n_win: int, t: np.ndarray) -> np.ndarray:
+def _ring(train: np.ndarray, f0: float, decay_s: float) -> np.ndarray:
+    """Convolve each row of an impulse train with a decaying sinusoid at ``f0`` Hz (causal)."""
+    lag = np.arange(int(10 * decay_s * FS)) / FS
+    kernel = np.exp(-lag / decay_s) * np.sin(2 * np.pi * f0 * lag)
+    n, length = train.shape[1], train.shape[1] + len(kernel)
+    spec = np.fft.rfft(train, length, axis=1) * np.fft.rfft(kernel, length)
+    return np.fft.irfft(spec, length, axis=1)[:, :n]
+
+
+def _bearing(rng: np.random.Generator, f_r: float, n_win: int, n: int) -> np.ndarray:
     """Impulse trains at BPFO ringing a resonance, one row per snapshot, unit amplitude."""
     f_res = rng.uniform(1500.0, 1900.0)
-    period = 1.0 / (3.57 * f_r)
-    out = np.zeros((n_win, len(t)))
-    for w in range(n_win):
-        start = rng.uniform(0.0, period)
-        n_imp = int((t[-1] - start) / period) + 1
-        times = start + period * np.arange(n_imp) + rng.normal(0.0, 0.01 * period, size=n_imp)
-        for t0 in times:
-            lag = t - t0
-            ring = lag >= 0
-            out[w, ring] += np.exp(-lag[ring] / 0.002) * np.sin(2 * np.pi * f_res * lag[ring])
-    return out
+    period = FS / (3.57 * f_r)  # samples between impacts
+    n_imp = int(n / period) + 2
+    pos = (
+        rng.uniform(0.0, period, size=(n_win, 1))
+        + period * np.arange(n_imp)[None, :]
+        + rng.normal(0.0, 0.01 * period, size=(n_win, n_imp))
+    )
+    pos = np.round(pos).astype(np.int64)
+    rows = np.repeat(np.arange(n_win), n_imp).reshape(n_win, n_imp)
+    inside = (pos >= 0) & (pos < n)
+    train = np.zeros((n_win, n))
+    np.add.at(train, (rows[inside], pos[inside]), 1.0)
+    return _ring(train, f_res, 0.002)
 
 
 def _cavitation(rng: np.random.Generator, n_win: int, n: int) -> np.ndarray:
@@ -96,15 +107,13 @@ def _cavitation(rng: np.random.Generator, n_win: int, n: int) -> np.ndarray:
     return noise * np.repeat(on, seg, axis=1)[:, :n]
 
 
-def _shocks(rng: np.random.Generator, n_win: int, t: np.ndarray) -> np.ndarray:
+def _shocks(rng: np.random.Generator, n_win: int, n: int) -> np.ndarray:
     """Rare isolated hull shocks (slamming): one ringing impulse in about 3 % of snapshots."""
-    out = np.zeros((n_win, len(t)))
+    out = np.zeros((n_win, n))
     for w in np.flatnonzero(rng.uniform(size=n_win) < 0.03):
-        t0 = rng.uniform(0.0, t[-1])
-        lag = t - t0
-        ring = lag >= 0
-        f0 = rng.uniform(300.0, 1500.0)
-        out[w, ring] = rng.uniform(2.0, 5.0) * np.exp(-lag[ring] / 0.01) * np.sin(2 * np.pi * f0 * lag[ring])
+        train = np.zeros((1, n))
+        train[0, int(rng.integers(0, n))] = rng.uniform(2.0, 5.0)
+        out[w] = _ring(train, rng.uniform(300.0, 1500.0), 0.01)[0]
     return out
 
 
@@ -142,9 +151,9 @@ def _pump(
         + a_bp * load[:, None] * np.sin(n_blades * arg + phases[:, 3:4])
         + ambient[:, None] * rng.normal(0.0, 1.0, size=(n_win, N_SAMPLES))
     )
-    x += _shocks(rng, n_win, t)
+    x += _shocks(rng, n_win, N_SAMPLES)
     if fault == "bearing":
-        x += 2.0 * sev[:, None] * _bearing(rng, f_r, n_win, t)
+        x += 2.0 * sev[:, None] * _bearing(rng, f_r, n_win, N_SAMPLES)
     elif fault == "cavitation":
         x += 0.5 * sev[:, None] * _cavitation(rng, n_win, N_SAMPLES)
     meta = pd.DataFrame(
