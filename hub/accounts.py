@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
-
 def hash_password(password: str, salt: bytes | None = None) -> str:
     """Return ``scrypt$<salt hex>$<hash hex>`` for ``password``."""
     salt = salt or secrets.token_bytes(16)
