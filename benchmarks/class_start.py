@@ -105,7 +105,22 @@ def single(hub: HubProcess, user: str, token: str, repeats: int) -> tuple[list[f
             progress(f"single start failed: {err}")
         if hub.api("GET", f"/users/{user}")["servers"]:
             hub.stop_server(user)
+        wait_container_gone(hub, user)
     return times, failures
+
+
+def wait_container_gone(hub: HubProcess, user: str, timeout: float = 60) -> None:
+    """Wait until the stopped server's container is removed: DockerSpawner removes it
+    after the hub reports the stop, and a start before that fails with a name conflict
+    (409), which is not what a learner arriving at a class meets."""
+    name = f"{hub.prefix}-{user}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = hub.docker.containers.list(all=True, filters={"name": name})
+        if not [c for c in found if c.name == name or c.name.startswith(f"{name}--")]:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"container {name} still there {timeout} s after its stop")
 
 
 def progress(message: str) -> None:
@@ -240,7 +255,21 @@ def run(kind: str, n: int, repeats: int, spread: float) -> dict[str, Any]:
             progress(f"{kind} failed; the hub's log ends:\n{hub.log()[-6000:]}")
             raise
         finally:
+            cleanup(hub)
+
+
+def cleanup(hub: HubProcess, tries: int = 3) -> None:
+    """Remove the hub and its containers, volumes and network; a Docker engine under
+    load may time out, so try again a few times."""
+    for attempt in range(1, tries + 1):
+        try:
             hub.cleanup()
+            return
+        except OSError as err:  # requests' and docker's errors are OSErrors
+            if attempt == tries:
+                raise
+            progress(f"cleanup of {hub.prefix} failed ({err}); trying again")
+            time.sleep(10)
 
 
 def main() -> None:

@@ -91,16 +91,15 @@ def harden() -> None:
 
 
 def find_kernelspec(name: str) -> dict[str, Any]:
-    """The kernel.json of ``name`` from the Jupyter data paths."""
+    """The kernel.json of ``name`` from the image's Jupyter data paths.
+
+    Not from the home folder: a learner's first notebook could plant a kernel
+    there for the second one.
+    """
     if not name or "/" in name or name.startswith("."):
         raise KernelError("unknown_kernel", f"kernel name {name!r} is not valid")
     roots = [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p]
-    roots += [
-        str(Path.home() / ".local/share/jupyter"),
-        f"{sys.prefix}/share/jupyter",
-        "/usr/local/share/jupyter",
-        "/usr/share/jupyter",
-    ]
+    roots += [f"{sys.prefix}/share/jupyter", "/usr/local/share/jupyter", "/usr/share/jupyter"]
     for root in roots:
         path = Path(root, "kernels", name, "kernel.json")
         if path.is_file():

@@ -27,6 +27,7 @@ import argparse
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import threading
 import time
@@ -122,8 +123,8 @@ class SessionService:
     # --- the loop -------------------------------------------------------------------
 
     def run(self) -> None:
-        """Check the schedule until :attr:`stopping` is set; hub errors are logged
-        and retried at the next check."""
+        """Check the schedule until :attr:`stopping` is set; errors of the hub, the
+        network and the store are logged and retried at the next check."""
         log.info(
             "Sessions service: %s servers at once, checks every %s s",
             self.options.concurrency,
@@ -132,7 +133,7 @@ class SessionService:
         while not self.stopping.is_set():
             try:
                 wait = self.tick()
-            except (AioneError, OSError) as err:
+            except (AioneError, OSError, sqlite3.Error) as err:
                 log.error("Sessions check failed, retrying in %s s: %s", self.options.every, err)
                 wait = self.options.every
             self.stopping.wait(wait)

@@ -30,9 +30,15 @@ from dockerspawner import DockerSpawner
 from tornado import web
 from traitlets import Dict, Integer, Unicode, default
 
+from graders.exchange.instructor import (
+    instructor_environment,
+    instructor_mounts,
+    prepare_instructor,
+)
 from hub.errors import GpuAllocationError, GpuDiscoveryError, ProfileError
 from hub.gpu import GpuAllocator, docker_device_request
 from hub.gpu_inventory import GpuSettings, load_inventory
+from hub.hubconfig import settings_from_environment
 from hub.profiles import (
     Profile,
     ProfilesSettings,
@@ -80,6 +86,8 @@ class AioneSpawner(DockerSpawner):
     _allocator: ClassVar[GpuAllocator | None] = None
     _allocator_lock: ClassVar[asyncio.Lock | None] = None
     _gpu_env: dict[str, str]
+    _instructor_env: dict[str, str]
+    _base_volumes: dict[str, Any]
 
     @property
     def executor(self) -> ThreadPoolExecutor:
@@ -220,12 +228,26 @@ class AioneSpawner(DockerSpawner):
                 "minutes, or ask your instructor (admins: spawner.max_servers, or add a host).",
             )
 
+    # --- instructors ----------------------------------------------------------------
+
+    async def _instructor_tools(self) -> None:
+        """Members of ``course-C-instructors`` get C's course root at ~/courses/C and the
+        formgrader; learners get neither (graders.exchange.instructor)."""
+        settings = settings_from_environment()
+        groups = self._groups()
+        await asyncio.to_thread(prepare_instructor, groups, settings)
+        if not hasattr(self, "_base_volumes"):
+            self._base_volumes = dict(self.volumes)  # type: ignore[has-type]
+        self.volumes = {**self._base_volumes, **instructor_mounts(groups, settings)}
+        self._instructor_env = instructor_environment(groups, settings)
+
     # --- lifecycle ----------------------------------------------------------------
 
     async def start(self) -> Any:
         profile = self.chosen_profile()
         self._apply_profile(profile)
         await self.check_capacity()
+        await self._instructor_tools()
         labels = {
             "aione.role": "learner",
             "aione.hub": self.prefix,
@@ -249,6 +271,7 @@ class AioneSpawner(DockerSpawner):
         env: dict[str, Any] = super().get_env()
         env.update(self.aione_environment)
         env.update(getattr(self, "_gpu_env", {}))
+        env.update(getattr(self, "_instructor_env", {}))
         return env
 
     @default("options_form")
