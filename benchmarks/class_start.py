@@ -16,6 +16,8 @@ one after the other. For each:
   (for aione from the scheduling on, so the pre-start is included);
 - scheduled_wait_s (aione): median seconds from a learner's spawn request to a ready server.
 
+aione runs with ``spawner.max_servers`` set to the class size + 5 (its default capacity,
+90% of memory / the 2G memory limit, would refuse a class larger than ~10 on 24 GiB).
 The session's start is set from the single-start time measured first:
 ceil(N / cores) x p50 x 1.5 + 15 s ahead (``prestart_s`` says how long the pre-start took,
 ``lead_s`` what was given). Prints one JSON object.
@@ -83,7 +85,11 @@ def learner_start(hub: HubProcess, user: str, token: str) -> None:
     """What a learner's "start" does: ask for the server, wait until it is ready."""
     status, body = hub.request("POST", f"/hub/api/users/{user}/server", token)
     if status not in (201, 202) and b"already running" not in body:
-        raise RuntimeError(f"spawn request of {user}: {status} {body[:200]!r}")
+        try:
+            message = json.loads(body).get("message", "")
+        except ValueError:
+            message = body[:200].decode(errors="replace")
+        raise RuntimeError(f"spawn request of {user}: {status} {message}")
     wait_ready(hub, user, token)
 
 
@@ -245,7 +251,13 @@ def measure(kind: str, hub: HubProcess, n: int, repeats: int, spread: float) -> 
 
 def run(kind: str, n: int, repeats: int, spread: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix=f"aione-bench-{kind}-") as tmp:
-        hub = HubProcess(Path(tmp), stock_config=STOCK_CONFIG if kind == "stock" else None)
+        if kind == "stock":
+            hub = HubProcess(Path(tmp), stock_config=STOCK_CONFIG)
+        else:
+            # aione's default capacity (90% of the host's memory / spawner.mem_limit, 2G)
+            # refuses a class larger than ~10 on 24 GiB; an operator sizing the host for
+            # a class sets spawner.max_servers (idle servers take ~135 MB each).
+            hub = HubProcess(Path(tmp), {"spawner": {"max_servers": n + 5}})
         try:
             hub.start(timeout=180)
             result = measure(kind, hub, n, repeats, spread)

@@ -240,7 +240,11 @@ class SessionService:
         if not server:
             refused = self._request_start(path)
             if refused is not None:
-                outcome = REFUSED if refused.status in (403, 404) else FAILED
+                # 403: access ended or one-time password; 404: no such user; 503: the
+                # host is full (spawner capacity): trying again at once cannot help
+                outcome = REFUSED if refused.status in (403, 404, 503) else FAILED
+                if refused.status == 503:
+                    log.warning("Session %s: %s not started: %s", session.id, user, refused.message)
                 self.store.record(session.id, user, outcome, refused.message)
                 return outcome
         return self._wait_ready(session, user)

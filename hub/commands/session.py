@@ -101,6 +101,7 @@ def _schedule(args: argparse.Namespace) -> int:
     )
     if members is not None:
         _warn_if_short(members, lead, cfg)
+        _warn_if_too_many(members, settings)
     return 0
 
 
@@ -134,6 +135,17 @@ def _warn_if_short(members: int, lead: timedelta, cfg: sessions.SessionsSection)
             f"aione: warning: starting {members} servers takes ~"
             f"{sessions.format_duration(needed)}, longer than the lead; give a longer --lead "
             "or raise sessions.concurrency",
+            file=sys.stderr,
+        )
+
+
+def _warn_if_too_many(members: int, settings: Settings) -> None:
+    capacity = settings.spawner.max_servers
+    if capacity is not None and members > capacity:
+        print(
+            f"aione: warning: the cohort has {members} members but this host runs at most "
+            f"{capacity} learner servers (spawner.max_servers); the rest are refused as "
+            "'host full'",
             file=sys.stderr,
         )
 

@@ -396,8 +396,9 @@ class Clock:
 
 class FakeHub:
     """The few JupyterHub REST endpoints the service uses, in a thread. A start
-    takes ``delay`` seconds (its activity is the ``clock``'s time then); users in ``refuse`` get 403, in ``broken`` a start that
-    fails. Records the most starts pending at once and every stop."""
+    takes ``delay`` seconds (its activity is the ``clock``'s time then). Users in
+    ``refuse`` get 403, in ``full`` 503 (host full), in ``broken`` a start that fails.
+    Records the most starts pending at once and every stop."""
 
     def __init__(self, users: dict[str, bool], groups: dict[str, list[str]], clock: Clock) -> None:
         self.clock = clock
@@ -408,6 +409,7 @@ class FakeHub:
         }
         self.users, self.groups = set(users), groups
         self.refuse: set[str] = set()
+        self.full: set[str] = set()
         self.broken: set[str] = set()
         self.delay = 0.05
         self.pending = self.most_pending = 0
@@ -448,6 +450,8 @@ class FakeHub:
                 fake.posts.append(user)
                 if user in fake.refuse:
                     return self._send(403, {"status": 403, "message": "Your access has ended"})
+                if user in fake.full:
+                    return self._send(503, {"status": 503, "message": "This host is full"})
                 with fake.lock:
                     if user in fake.servers:
                         return self._send(400, {"message": f"{user} is already running"})
@@ -522,9 +526,10 @@ def _tick_until(service: SessionService, session_id: int, state: str) -> None:
 def test_service_starts_members_a_few_at_a_time_and_stops_only_its_own(
     service_for: Callable[..., tuple[SessionService, FakeHub, Clock]],
 ) -> None:
-    users = {"ann": False, "bob": False, "cy": False, "dee": True, "eve": False, "fay": False}
+    users = {n: n == "dee" for n in ("ann", "bob", "cy", "dee", "eve", "fay", "gus")}
     service, fake, clock = service_for(users, list(users))
     fake.refuse.add("eve")
+    fake.full.add("gus")
     fake.broken.add("fay")
     fake.delay = 0.5  # long enough for starts to overlap
     s = service.store.add("acme-2026", NINE, NINE + timedelta(minutes=90), timedelta(minutes=10))
@@ -537,10 +542,11 @@ def test_service_starts_members_a_few_at_a_time_and_stops_only_its_own(
     assert service.store.counts(s.id) == {
         OURS: 3,
         THEIRS: 1,
-        "refused": 1,
+        "refused": 2,
         "failed": 1,
     }
-    assert fake.posts.count("fay") == 2 and fake.posts.count("eve") == 1, "refusals not retried"
+    assert fake.posts.count("fay") == 2, "a failed start is tried again"
+    assert fake.posts.count("eve") == fake.posts.count("gus") == 1, "refusals are not"
     assert "dee" not in fake.posts
 
     fake.servers["ann"]["last_activity"] = _z(NINE + timedelta(minutes=85))  # still working

@@ -15,7 +15,7 @@ material). Each patch shows the weld as a horizontal bright band.
   and a faint pattern of parallel processing marks of random angle and
   amplitude ``Uniform(0, 0.03)``. Patches of one film therefore look alike.
 * **Film defect tendency.** Each film draws its own class probabilities from
-  ``Dirichlet(3 * p)`` with ``p = (0.5, 0.22, 0.10, 0.18)`` for
+  ``Dirichlet(1.5 * p)`` with ``p = (0.5, 0.22, 0.10, 0.18)`` for
   ``(none, porosity, crack, lack_of_penetration)``: some welders or
   procedures produce more of one defect. Together with the shared style this
   makes patches of a film correlated, so a split that puts one film on both
@@ -28,7 +28,7 @@ material). Each patch shows the weld as a horizontal bright band.
     ``Uniform(0.7, 1.8)`` px, contrast ``-Uniform(0.10, 0.25)``;
   - ``crack``: a thin jagged line (random walk) of length
     ``Uniform(0.3, 0.7) * image_size``, mostly along the bead (70 %) or
-    across it (30 %), contrast ``-Uniform(0.08, 0.20)``;
+    across it (30 %), width about 0.9 px, contrast ``-Uniform(0.12, 0.25)``;
   - ``lack_of_penetration``: a straight dark line at the bead centre (the
     root) over at least 80 % of the width, contrast ``-Uniform(0.07, 0.18)``;
   - ``none``: no finding.
@@ -84,7 +84,7 @@ def _film_style(rng: np.random.Generator, size: int) -> dict[str, float | np.nda
         "mark_amp": rng.uniform(0.0, 0.03),
         "mark_period": rng.uniform(3.0, 9.0),
         "ripple_period": rng.uniform(4.0, 8.0),
-        "class_p": rng.dirichlet(3.0 * _CLASS_P),
+        "class_p": rng.dirichlet(1.5 * _CLASS_P),
     }
 
 
@@ -134,7 +134,7 @@ def _patch(
              cx + np.concatenate([[0.0], np.cumsum(seg * np.cos(steps))])]
         )
         pts -= (pts[-1] - pts[0]) / 2  # centre the crack on its start point
-        img -= rng.uniform(0.08, 0.20) * _line_mask(yy, xx, pts, 0.35)
+        img -= rng.uniform(0.12, 0.25) * _line_mask(yy, xx, pts, 0.45)
     elif label == 3:  # lack of penetration: straight root line
         x0 = rng.uniform(0.0, 0.1) * size
         x1 = size - rng.uniform(0.0, 0.1) * size
