@@ -106,7 +106,9 @@ def _patch(
     band = 1.0 / (1.0 + np.exp((np.abs(yy - centre) - style["half_width"]) / 1.2))
     ripple = 0.02 * np.sin(2 * np.pi * xx / style["ripple_period"] + rng.uniform(0, 2 * np.pi))
     a = style["mark_angle"]
-    marks = style["mark_amp"] * np.sin(2 * np.pi * (np.cos(a) * xx + np.sin(a) * yy) / style["mark_period"])
+    marks = style["mark_amp"] * np.sin(
+        2 * np.pi * (np.cos(a) * xx + np.sin(a) * yy) / style["mark_period"]
+    )
     img = (
         style["plate"]
         + band * (style["weld"] + ripple)
@@ -120,7 +122,9 @@ def _patch(
             cx = rng.uniform(2, size - 2)
             cy = style["centre"] + style["slope"] * (cx - size / 2) + rng.uniform(-0.7, 0.7) * hw
             r = rng.uniform(0.7, 1.8)
-            img -= rng.uniform(0.10, 0.25) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r))
+            img -= rng.uniform(0.10, 0.25) * np.exp(
+                -((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * r * r)
+            )
     elif label == 2:  # crack: jagged random walk
         length = rng.uniform(0.3, 0.7) * size
         heading = rng.normal(0.0, 0.25) + (np.pi / 2 if rng.uniform() < 0.3 else 0.0)
@@ -130,8 +134,10 @@ def _patch(
         steps = heading + np.cumsum(rng.normal(0.0, 0.35, size=n_steps))
         seg = length / n_steps
         pts = np.column_stack(
-            [cy + np.concatenate([[0.0], np.cumsum(seg * np.sin(steps))]),
-             cx + np.concatenate([[0.0], np.cumsum(seg * np.cos(steps))])]
+            [
+                cy + np.concatenate([[0.0], np.cumsum(seg * np.sin(steps))]),
+                cx + np.concatenate([[0.0], np.cumsum(seg * np.cos(steps))]),
+            ]
         )
         pts -= (pts[-1] - pts[0]) / 2  # centre the crack on its start point
         img -= rng.uniform(0.12, 0.25) * _line_mask(yy, xx, pts, 0.45)
@@ -139,7 +145,12 @@ def _patch(
         x0 = rng.uniform(0.0, 0.1) * size
         x1 = size - rng.uniform(0.0, 0.1) * size
         root = style["centre"] + rng.uniform(-0.15, 0.15) * hw
-        pts = np.array([[root + style["slope"] * (x0 - size / 2), x0], [root + style["slope"] * (x1 - size / 2), x1]])
+        pts = np.array(
+            [
+                [root + style["slope"] * (x0 - size / 2), x0],
+                [root + style["slope"] * (x1 - size / 2), x1],
+            ]
+        )
         img -= rng.uniform(0.07, 0.18) * _line_mask(yy, xx, pts, rng.uniform(0.4, 0.8))
     return np.clip(img, 0.0, 1.0)
 
