@@ -130,7 +130,8 @@ class SpawnerSection(Section):
         ge=1,
         description=(
             "Most learner servers on this host; more get a clear 'host full' message. "
-            "Default: 90% of the engine's memory divided by the default profile's memory."
+            "Default: 90% of the engine's memory divided by 512 MiB (a learner's typical "
+            "working set; memory limits are ceilings, not use)."
         ),
     )
 

@@ -50,6 +50,10 @@ from hub.profiles import (
 )
 
 
+#: A learner server's typical working set (idle server ~110 MB plus a kernel with data).
+WORKING_SET = 512 * 1024**2
+
+
 class AioneSpawner(DockerSpawner):
     """DockerSpawner with a Docker thread pool, resource profiles and GPU allocation."""
 
@@ -78,7 +82,8 @@ class AioneSpawner(DockerSpawner):
         0,
         help=(
             "Most learner servers on this Docker host; a spawn beyond it fails at once with a "
-            "'host full' message. 0: 90% of the engine's memory / this spawn's memory limit."
+            "'host full' message. 0: 90% of the engine's memory / 512 MiB, a learner's typical "
+            "working set (limits are ceilings, not use)."
         ),
     ).tag(config=True)
 
@@ -208,7 +213,7 @@ class AioneSpawner(DockerSpawner):
         if self.max_servers:
             return int(self.max_servers)
         info = await self.docker("info")
-        return max(1, int(0.9 * int(info["MemTotal"]) // max(int(self.mem_limit or 1), 1)))
+        return max(1, int(0.9 * int(info["MemTotal"]) // WORKING_SET))
 
     async def check_capacity(self) -> None:
         """Refuse at once, with the reason, when this host runs as many servers as it can."""

@@ -128,6 +128,14 @@ def explain_unschedulable(reason: str, gpu: bool) -> str:
     return f"서버를 배치할 노드가 없습니다 / no node can run your server now ({reason}): {hint}"
 
 
+def learner_error(message: str) -> SwarmError:
+    """A :class:`SwarmError` whose message JupyterHub shows the learner as is (the REST
+    API and the spawn page read ``jupyterhub_message``)."""
+    err = SwarmError(message)
+    err.jupyterhub_message = message  # type: ignore[attr-defined]
+    return err
+
+
 def _node_name(node: dict[str, Any] | None) -> str:
     if not node:
         return ""
@@ -343,10 +351,10 @@ class AioneSwarmSpawner(AioneSpawner, SwarmSpawner):
                     await self._placed(task)
                     return
                 if state in FINAL_STATES:
-                    raise SwarmError(await self._refusal(task))
+                    raise learner_error(await self._refusal(task))
                 reason = unschedulable_reason(task)
                 if reason and time.monotonic() - since >= self.unschedulable_timeout:
-                    raise SwarmError(explain_unschedulable(reason, gpu))
+                    raise learner_error(explain_unschedulable(reason, gpu))
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 3.0)
 

@@ -49,7 +49,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg,
     actions = parser.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
 
-    sch = actions.add_parser("schedule", help="schedule a session of a cohort")
+    sch = actions.add_parser(
+        "schedule",
+        help="schedule a session of a cohort",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sch.add_argument("cohort", help="cohort name, e.g. acme-2026")
     sch.add_argument("--at", required=True, metavar="TIME", help="when the class begins")
     sch.add_argument("--duration", required=True, metavar="D", help="how long, e.g. 90m or 2h")

@@ -12,8 +12,12 @@ import sys
 import tarfile
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
+import psycopg2
 import pytest
+
+from tests.integration.pg import PostgresServer, postgres_server  # noqa: F401
 
 SCRIPT = Path(__file__).resolve().parents[2] / "ansible/roles/backup/files/aione_backup.py"
 
@@ -145,3 +149,34 @@ def test_command_line(tmp_path: Path) -> None:
     )  # fmt: skip
     assert missing.returncode == 1
     assert missing.stderr.startswith("aione-backup: error:") and "--state-dir" in missing.stderr
+
+
+@pytest.mark.postgres
+def test_a_postgresql_hub_database_is_dumped_and_restored(
+    tmp_path: Path,
+    postgres_server: PostgresServer,  # noqa: F811
+) -> None:
+    url = postgres_server.new_database("aione_hub")
+    assert backup.libpq_url(url).startswith("postgresql://")
+    conn = psycopg2.connect(backup.libpq_url(url))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("CREATE TABLE users (name TEXT)")
+        cur.execute("INSERT INTO users VALUES ('kim')")
+    state, config = make_state(tmp_path)
+    (state / "jupyterhub.pid").unlink()
+    archive = backup.create(state, config, tmp_path / "backups", keep=2, db_url=url)
+    with cur_of(conn) as cur:
+        cur.execute("DELETE FROM users")
+    with pytest.raises(backup.BackupError, match="--db-url"):
+        backup.restore(archive, state, config)
+    assert not list(tmp_path.glob("*.before-restore-*")), "a refused restore changes nothing"
+    backup.restore(archive, state, config, db_url=url)
+    with cur_of(conn) as cur:
+        cur.execute("SELECT name FROM users")
+        assert cur.fetchall() == [("kim",)]
+    conn.close()
+
+
+def cur_of(conn: Any) -> Any:
+    return conn.cursor()

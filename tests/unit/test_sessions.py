@@ -606,3 +606,13 @@ def test_sessions_that_cannot_run_are_marked_missed(
     assert service.store.get(unknown.id).state == MISSED
     assert "no group cohort-nobody" in service.store.get(unknown.id).note
     assert not fake.posts
+
+
+def test_sessions_section_in_the_settings_file(tmp_path: Path) -> None:
+    c = configured(tmp_path, "sessions:\n  concurrency: 3\n  lead: 5m\n")
+    (service,) = [s for s in c.JupyterHub.services if s["name"] == SERVICE_NAME]
+    assert "--concurrency=3" in service["command"]
+    with pytest.raises(SettingsError, match=r"sessions\.leed.*unknown"):
+        configured(tmp_path, "sessions:\n  leed: 5m\n")
+    c = configured(tmp_path, "sessions:\n  enabled: false\n")
+    assert SERVICE_NAME not in {s["name"] for s in c.JupyterHub.services}

@@ -16,6 +16,7 @@ from hub.settings import load_settings
 from hub.swarm import (
     AioneSwarmSpawner,
     explain_unschedulable,
+    learner_error,
     newest_task,
     node_address,
     published_port,
@@ -196,3 +197,9 @@ def test_the_pin_is_kept_in_the_state_across_a_stop() -> None:
     assert sp.pinned_node == "node-abc"
     sp.clear_state()
     assert sp.get_state()["pinned_node"] == "node-abc"
+
+
+def test_refusals_reach_the_learner_verbatim() -> None:
+    err = learner_error("no node can run your server now")
+    assert isinstance(err, SwarmError)
+    assert err.jupyterhub_message == "no node can run your server now"  # type: ignore[attr-defined]

@@ -116,11 +116,18 @@ def prune(dest: Path, keep: int) -> list[Path]:
     return old
 
 
+def libpq_url(db_url: str) -> str:
+    """``db_url`` as pg_dump takes it: a SQLAlchemy URL's ``+driver`` part removed
+    (``postgresql+psycopg2://...`` -> ``postgresql://...``)."""
+    scheme, sep, rest = db_url.partition("://")
+    return scheme.split("+", 1)[0] + sep + rest
+
+
 def pg_dump(db_url: str, dest: Path) -> None:
     """``pg_dump --format=custom`` of ``db_url`` into ``dest``."""
     try:
         proc = subprocess.run(
-            ["pg_dump", "--format=custom", "--file", str(dest), db_url],
+            ["pg_dump", "--format=custom", "--file", str(dest), libpq_url(db_url)],
             capture_output=True,
             text=True,
         )
@@ -232,28 +239,47 @@ def restore(
     with tempfile.TemporaryDirectory(prefix="aione-restore-", dir=state_dir.parent) as tmp:
         stage = Path(tmp)
         unpack(archive, stage)
+        # The database first: if it cannot be restored, nothing on disk has changed.
+        dump = stage / "hub.pgdump"
+        if dump.is_file():
+            _pg_restore(db_url, dump)
         pairs = [(stage / "state", state_dir)]
         if config_dir is not None and (stage / "config").is_dir():
             pairs.append((stage / "config", config_dir))
         for src, target in pairs:
             target.parent.mkdir(parents=True, exist_ok=True)
             if target.exists():
-                aside = target.with_name(f"{target.name}.before-restore-{stamp}")
+                aside = _aside(target, stamp)
                 target.rename(aside)
                 moved.append(aside)
             shutil.move(str(src), str(target))
         state_dir.chmod(0o700)
-        dump = stage / "hub.pgdump"
-        if dump.is_file():
-            _pg_restore(db_url, dump)
     return moved
+
+
+def _aside(target: Path, stamp: str) -> Path:
+    """A free name next to ``target`` for the folder a restore replaces."""
+    aside = target.with_name(f"{target.name}.before-restore-{stamp}")
+    n = 1
+    while aside.exists():
+        aside = target.with_name(f"{target.name}.before-restore-{stamp}-{n}")
+        n += 1
+    return aside
 
 
 def _pg_restore(db_url: str, dump: Path) -> None:
     if not db_url:
         raise BackupError("the backup holds a PostgreSQL dump; give --db-url to restore it")
     proc = subprocess.run(
-        ["pg_restore", "--clean", "--if-exists", "--no-owner", "--dbname", db_url, str(dump)],
+        [
+            "pg_restore",
+            "--clean",
+            "--if-exists",
+            "--no-owner",
+            "--dbname",
+            libpq_url(db_url),
+            str(dump),
+        ],
         capture_output=True,
         text=True,
     )
