@@ -49,7 +49,6 @@ from hub.profiles import (
     resolve_profile,
 )
 
-
 #: A learner server's typical working set (idle server ~110 MB plus a kernel with data).
 WORKING_SET = 512 * 1024**2
 
