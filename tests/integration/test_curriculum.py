@@ -42,6 +42,25 @@ def test_foundations_track_passes(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert case.get("classname") == "curriculum.foundations" and case.find("failure") is None
 
 
+@pytest.mark.slow
+def test_whole_catalog_quick_mode(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every assignment of every track: full points for the solution, zero for the blank
+    student version, within its budget (the curriculum regression CI runs)."""
+    junit = tmp_path / "catalog.xml"
+    code = main(["curriculum", "test", "--jobs", "2", "--courses-dir", str(REPO_COURSES),
+                 "--junit", str(junit)])  # fmt: skip
+    out, err = capsys.readouterr()
+    assert code == 0, out + err
+    cases = _testcases(junit)
+    expected = {
+        a["id"]
+        for course in REPO_COURSES.glob("*/course.yaml")
+        for a in yaml.safe_load(course.read_text(encoding="utf-8"))["assignments"]
+    }
+    assert set(cases) == expected and len(expected) >= 13
+    assert all(case.find("failure") is None for case in cases.values())
+
+
 def _copy_assignment(track: Path, new_id: str) -> nbformat.NotebookNode:
     """Copy the foundations assignment to ``track/source/new_id``; return its notebook."""
     target = track / "source" / new_id
