@@ -1,9 +1,10 @@
 """Sandboxed parallel ``aione grade`` against plain ``nbgrader autograde``.
 
-Builds two identical nbgrader courses from one course assignment (default:
+Builds identical nbgrader courses from one course assignment (default:
 ``courses/foundations/source/python_numpy_pandas``), puts the same N
 submissions in both (half complete solutions, a quarter half-done, a quarter
-untouched), then times, in the same run and one after the other:
+untouched), then times, in the same run and one after the other (in
+``--rounds`` parts, alternating which goes first):
 
 * ``aione grade COURSE ASSIGNMENT --jobs J`` (one container per submission), and
 * ``nbgrader autograde ASSIGNMENT`` (stock: on the host, one at a time),
@@ -17,6 +18,10 @@ score. Prints one JSON object::
 ``(aione_s * jobs - nbgrader_s) / N``: the seconds of one grading slot that
 sandboxing a submission costs beyond running the same notebook in-process
 (container start and teardown, kernel start, the copy in and out).
+
+Each leg also records the host's load average when it started: on a shared
+host, Docker containers sit in one cgroup that competes with every other
+process as a single task, so other work slows the sandboxed side more.
 
 Run: ``.venv/bin/python benchmarks/grade.py [--submissions 40] [--jobs 2]``
 (needs Docker and the learner image).
@@ -129,7 +134,14 @@ def main() -> None:
     parser.add_argument("--submissions", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--full", action="store_true", help="keep QUICK = False in submissions")
-    parser.add_argument("--work-dir", type=Path, help="keep the two courses here")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="split the submissions into rounds, alternating which command goes first, "
+        "so that a change in the host's load does not favour one side",
+    )
+    parser.add_argument("--work-dir", type=Path, help="keep the courses here")
     args = parser.parse_args()
     source = args.source if args.source.is_dir() else TINY_SOURCE
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="aione-bench-grade-"))
@@ -137,38 +149,46 @@ def main() -> None:
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"}
     os.environ["PATH"] = env["PATH"]  # nbgrader's Gradebook runs `alembic`
 
-    roots = {name: work / "courses" / name for name in ("aione", "nbgrader")}
-    for root in roots.values():
-        assignment = build_course(root, source)
-    notebooks = submissions(roots["aione"], assignment, args.submissions, quick=not args.full)
-    for root in roots.values():
-        put_submissions(root, assignment, notebooks)
-    settings = work / "aione.yaml"
-    settings.write_text(
-        yaml.safe_dump(
-            {
-                "state_dir": str(work),
-                "grading": {"jobs": args.jobs, "container_prefix": "aione-bench-grade"},
-            }
+    notebooks: list[nbformat.NotebookNode] = []
+    legs: list[dict[str, object]] = []
+    totals = {"aione": 0.0, "nbgrader": 0.0}
+    for rnd in range(args.rounds):
+        roots = {name: work / "courses" / f"{name}{rnd}" for name in ("aione", "nbgrader")}
+        for root in roots.values():
+            assignment = build_course(root, source)
+        if not notebooks:
+            notebooks = submissions(root, assignment, args.submissions, quick=not args.full)
+        part = notebooks[
+            rnd * len(notebooks) // args.rounds : (rnd + 1) * len(notebooks) // args.rounds
+        ]
+        for root in roots.values():
+            put_submissions(root, assignment, part)
+        settings = work / "aione.yaml"
+        settings.write_text(
+            yaml.safe_dump(
+                {
+                    "state_dir": str(work),
+                    "grading": {"jobs": args.jobs, "container_prefix": "aione-bench-grade"},
+                }
+            )
         )
-    )
-
-    aione_s = timed(
-        [str(bindir / "aione"), "grade", "aione", assignment, "--config", str(settings)],
-        work,
-        env,
-        work / "aione.log",
-    )
-    nbgrader_s = timed(
-        [str(bindir / "nbgrader"), "autograde", assignment],
-        roots["nbgrader"],
-        env,
-        work / "nbgrader.log",
-    )
-    ours, theirs = scores(roots["aione"], assignment), scores(roots["nbgrader"], assignment)
-    if ours != theirs:
-        differ = sorted(s for s in theirs if ours.get(s) != theirs[s])
-        sys.exit(f"scores differ for {differ}: aione {ours} nbgrader {theirs}")
+        commands = {
+            "aione": [str(bindir / "aione"), "grade", roots["aione"].name, assignment,
+                      "--config", str(settings)],
+            "nbgrader": [str(bindir / "nbgrader"), "autograde", assignment],
+        }  # fmt: skip
+        order = ["aione", "nbgrader"] if rnd % 2 == 0 else ["nbgrader", "aione"]
+        for name in order:
+            load = os.getloadavg()[0]
+            seconds = timed(commands[name], roots[name], env, work / f"{name}{rnd}.log")
+            totals[name] += seconds
+            legs.append({"leg": f"{name}{rnd}", "submissions": len(part),
+                         "seconds": round(seconds, 2), "load_before": round(load, 1)})  # fmt: skip
+        ours, theirs = scores(roots["aione"], assignment), scores(roots["nbgrader"], assignment)
+        if ours != theirs:
+            differ = sorted(s for s in theirs if ours.get(s) != theirs[s])
+            sys.exit(f"scores differ for {differ}: aione {ours} nbgrader {theirs}")
+    aione_s, nbgrader_s = totals["aione"], totals["nbgrader"]
     print(
         json.dumps(
             {
@@ -184,7 +204,7 @@ def main() -> None:
                 "assignment": f"{source.parent.parent.name}/{assignment}",
                 "quick": not args.full,
                 "same_scores": True,
-                "mean_score": round(sum(ours.values()) / len(ours), 2),
+                "legs": legs,
             }
         )
     )

@@ -35,6 +35,10 @@ stock ``SwarmSpawner``:
   starts on another worker with a fresh home; the learner is told so. With
   ``home_volume_driver`` (NFS through the ``local`` driver, or a plugin) no
   pin is needed.
+- **Instructors** (servers with bind mounts of hub-host folders: their
+  courses' folders) run on the hub's own node, the only one with those folders.
+  Capacity is swarm's (memory reservations), so the single-host
+  ``max_servers`` check does not apply.
 - **Lost nodes.** :meth:`poll` reports a server as stopped when its node is
   not ``ready`` or swarm has given its task up, so the hub notices a lost
   worker within ``poll_interval`` and the learner can start again elsewhere
@@ -220,7 +224,19 @@ class AioneSwarmSpawner(AioneSpawner, SwarmSpawner):
 
     async def placement_constraints(self, profile: Profile) -> list[str]:
         """Constraints of this start: workers; GPU nodes (and the GPU's host) for GPU
-        profiles; else the node holding the learner's local home, while it is usable."""
+        profiles; else the node holding the learner's local home, while it is usable.
+
+        A server with bind mounts of hub-host folders (an instructor's course
+        folders, :mod:`graders.exchange.instructor`) runs on the hub's own node,
+        the only one that has them.
+        """
+        if any(source.startswith("/") for source in self.volume_binds):
+            info = await self.docker("info")
+            self._note(
+                30,
+                "강사 서버는 허브 노드에서 실행됩니다 / instructor servers run on the hub's node",
+            )
+            return [f"node.id == {info['Swarm']['NodeID']}"]
         constraints = list(self.worker_constraints)
         if profile.gpus or profile.mig_type:
             constraints += self.gpu_constraints
@@ -415,10 +431,17 @@ class AioneSwarmSpawner(AioneSpawner, SwarmSpawner):
         except NotFound:
             self.log.info("Service %s was already gone", self.service_name)
 
+    async def check_capacity(self) -> None:
+        """Nothing to count here: swarm reserves each learner's memory on a worker
+        (``reserve_memory``) and a full cluster is reported at once as 'insufficient
+        resources' (:func:`explain_unschedulable`)."""
+
     async def _running_servers(self) -> set[tuple[str, str]]:
-        """(user, server) of every learner service (for the GPU allocator's reconcile)."""
+        """(user, server) of every learner service of this hub (for the GPU reconcile)."""
         try:
-            services = await self.docker("services", filters={"label": ["aione.role=learner"]})
+            services = await self.docker(
+                "services", filters={"label": ["aione.role=learner", f"aione.hub={self.prefix}"]}
+            )
         except APIError as err:
             raise SwarmError(f"cannot list the learner services: {err}") from err
         running = set()

@@ -256,6 +256,19 @@ def test_gpu_profile_without_gpu_node_fails_at_once(swarm: Swarm) -> None:
     assert not left.strip(), "the refused service is removed"
 
 
+def test_instructor_server_runs_on_the_hubs_node(swarm: Swarm) -> None:
+    hub, c = swarm.hub, swarm.cluster
+    hub.create_user("teach", groups=(f"course-{COURSE}-instructors",))
+    hub.request_server("teach")
+    hub.wait_ready("teach")
+    assert node_of(swarm, "teach") == "manager", "course folders live on the hub's node"
+    cid = learner_container(swarm, "manager", "teach")
+    c.docker("manager", "exec", cid, "touch", f"/home/jovyan/courses/{COURSE}/from-server")
+    assert c.exec("manager", "ls", f"/var/lib/aione/courses/{COURSE}").split().count("from-server")
+    hub.api("DELETE", "/users/teach/server")
+    hub.wait_stopped("teach", timeout=60)
+
+
 def test_second_run_changes_nothing(swarm: Swarm) -> None:
     second = swarm.cluster.playbook(swarm.inventory, swarm.extra_vars)
     assert second.returncode == 0, second.stdout[-6000:]

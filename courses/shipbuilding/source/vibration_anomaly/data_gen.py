@@ -81,12 +81,12 @@ def _bearing(rng: np.random.Generator, f_r: float, n_win: int, n: int) -> np.nda
     f_res = rng.uniform(1500.0, 1900.0)
     period = FS / (3.57 * f_r)  # samples between impacts
     n_imp = int(n / period) + 2
-    pos = (
+    times = (
         rng.uniform(0.0, period, size=(n_win, 1))
         + period * np.arange(n_imp)[None, :]
         + rng.normal(0.0, 0.01 * period, size=(n_win, n_imp))
     )
-    pos = np.round(pos).astype(np.int64)
+    pos = np.round(times).astype(np.int64)
     rows = np.repeat(np.arange(n_win), n_imp).reshape(n_win, n_imp)
     inside = (pos >= 0) & (pos < n)
     train = np.zeros((n_win, n))
