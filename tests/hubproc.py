@@ -8,6 +8,7 @@ and the learner containers' logs (called by fixtures when a test fails).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -209,9 +210,12 @@ class HubProcess:
             print(c.logs(tail=200).decode(errors="replace"))
 
     def cleanup(self) -> None:
+        """Stop the hub; remove its containers, volumes and network. A container that
+        removes itself meanwhile (DockerSpawner's ``remove``) is no error."""
         self.stop()
         for c in self.containers():
-            c.remove(force=True)
+            with contextlib.suppress(docker.errors.NotFound):
+                c.remove(force=True)
         for v in self.docker.volumes.list():
             if v.name.startswith(self.prefix):
                 v.remove(force=True)

@@ -6,41 +6,22 @@ generating process must bump DATA_VERSION and re-record the hashes here.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import pandas as pd
 import pytest
 
-SOURCE = Path(__file__).resolve().parents[2] / "courses" / "finance" / "source"
-
-
-def _load(assignment: str) -> ModuleType:
-    """Import ``courses/finance/source/<assignment>/data_gen.py`` under a unique name."""
-    path = SOURCE / assignment / "data_gen.py"
-    spec = importlib.util.spec_from_file_location(f"finance_{assignment}_data_gen", path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _digest(frame: pd.DataFrame) -> str:
-    return hashlib.sha256(
-        pd.util.hash_pandas_object(frame, index=True).values.tobytes()
-    ).hexdigest()
+from tests.unit.course_data import content_hash, load_generator
 
 
 @pytest.fixture(scope="module")
 def fraud() -> ModuleType:
-    return _load("fraud_detection")
+    return load_generator("finance", "fraud_detection")
 
 
 @pytest.fixture(scope="module")
 def credit() -> ModuleType:
-    return _load("credit_scoring")
+    return load_generator("finance", "credit_scoring")
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +45,15 @@ APPLICATION_HASHES = {
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_transactions_content_hash(fraud: ModuleType, seed: int) -> None:
+def test_transactionscontent_hash(fraud: ModuleType, seed: int) -> None:
     assert fraud.DATA_VERSION == "1"
-    assert _digest(fraud.make_transactions(seed=seed)) == TRANSACTION_HASHES[seed]
+    assert content_hash(fraud.make_transactions(seed=seed)) == TRANSACTION_HASHES[seed]
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_applications_content_hash(credit: ModuleType, seed: int) -> None:
+def test_applicationscontent_hash(credit: ModuleType, seed: int) -> None:
     assert credit.DATA_VERSION == "1"
-    assert _digest(credit.make_applications(seed=seed)) == APPLICATION_HASHES[seed]
+    assert content_hash(credit.make_applications(seed=seed)) == APPLICATION_HASHES[seed]
 
 
 def test_transactions_shape_order_and_determinism(

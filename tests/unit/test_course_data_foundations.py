@@ -8,19 +8,13 @@ figures, and record the new hashes.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 
-GENERATOR = (
-    Path(__file__).resolve().parents[2]
-    / "courses/foundations/source/python_numpy_pandas/data_gen.py"
-)
+from tests.unit.course_data import content_hash, load_generator
 
 EXPECTED_VERSION = "1"
 ORDERS_SHA256 = {
@@ -31,22 +25,12 @@ ORDERS_SHA256 = {
 
 @pytest.fixture(scope="module")
 def data_gen() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("foundations_data_gen", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_generator("foundations", "python_numpy_pandas")
 
 
 @pytest.fixture(scope="module")
 def orders(data_gen: ModuleType) -> pd.DataFrame:
     return data_gen.make_orders(seed=0)
-
-
-def digest(frame: pd.DataFrame) -> str:
-    return hashlib.sha256(
-        pd.util.hash_pandas_object(frame, index=True).values.tobytes()
-    ).hexdigest()
 
 
 def test_data_version(data_gen: ModuleType) -> None:
@@ -55,7 +39,7 @@ def test_data_version(data_gen: ModuleType) -> None:
 
 @pytest.mark.parametrize("seed", sorted(ORDERS_SHA256))
 def test_content_hash_per_seed(data_gen: ModuleType, seed: int) -> None:
-    assert digest(data_gen.make_orders(seed=seed)) == ORDERS_SHA256[seed]
+    assert content_hash(data_gen.make_orders(seed=seed)) == ORDERS_SHA256[seed]
 
 
 def test_deterministic_and_seed_dependent(data_gen: ModuleType) -> None:
@@ -63,7 +47,7 @@ def test_deterministic_and_seed_dependent(data_gen: ModuleType) -> None:
     again = data_gen.make_orders(seed=7, n_days=30)
     other = data_gen.make_orders(seed=8, n_days=30)
     pd.testing.assert_frame_equal(first, again)
-    assert digest(first) != digest(other)
+    assert content_hash(first) != content_hash(other)
 
 
 def test_columns_and_dtypes(orders: pd.DataFrame) -> None:

@@ -8,56 +8,28 @@ reference figures and thresholds of its notebook, and record the new hash.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 
-SOURCE = Path(__file__).resolve().parents[2] / "courses" / "manufacturing" / "source"
-
-
-def _load(assignment: str) -> ModuleType:
-    """Import ``<assignment>/data_gen.py`` under a unique module name."""
-    path = SOURCE / assignment / "data_gen.py"
-    spec = importlib.util.spec_from_file_location(f"manufacturing_{assignment}_data_gen", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _frame_hash(*frames: pd.DataFrame | pd.Series) -> str:
-    """sha256 over the row hashes (index included) of every frame, in order."""
-    digest = hashlib.sha256()
-    for frame in frames:
-        digest.update(pd.util.hash_pandas_object(frame, index=True).values.tobytes())
-    return digest.hexdigest()
-
-
-def _arrays_hash(*arrays: np.ndarray) -> str:
-    digest = hashlib.sha256()
-    for arr in arrays:
-        digest.update(np.ascontiguousarray(arr).tobytes())
-    return digest.hexdigest()
+from tests.unit.course_data import content_hash, load_generator
 
 
 @pytest.fixture(scope="module")
 def rul() -> ModuleType:
-    return _load("rul_prediction")
+    return load_generator("manufacturing", "rul_prediction")
 
 
 @pytest.fixture(scope="module")
 def yld() -> ModuleType:
-    return _load("yield_prediction")
+    return load_generator("manufacturing", "yield_prediction")
 
 
 @pytest.fixture(scope="module")
 def surface() -> ModuleType:
-    return _load("defect_cnn")
+    return load_generator("manufacturing", "defect_cnn")
 
 
 # --- rul_prediction -----------------------------------------------------------------------------
@@ -73,11 +45,11 @@ RUL_TEST_HASH = {
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_rul_content_hash(rul: ModuleType, seed: int) -> None:
+def test_rulcontent_hash(rul: ModuleType, seed: int) -> None:
     assert rul.DATA_VERSION == "1"
-    assert _frame_hash(rul.make_run_to_failure(seed=seed)) == RUL_TRAIN_HASH[seed]
+    assert content_hash(rul.make_run_to_failure(seed=seed)) == RUL_TRAIN_HASH[seed]
     frame, truth = rul.make_test_units(seed=seed)
-    assert _frame_hash(frame, truth) == RUL_TEST_HASH[seed]
+    assert content_hash(frame, truth) == RUL_TEST_HASH[seed]
 
 
 def test_rul_trajectories_run_to_failure(rul: ModuleType) -> None:
@@ -124,9 +96,9 @@ YIELD_HASH = {
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_yield_content_hash(yld: ModuleType, seed: int) -> None:
+def test_yieldcontent_hash(yld: ModuleType, seed: int) -> None:
     assert yld.DATA_VERSION == "1"
-    assert _frame_hash(yld.make_process_data(seed=seed)) == YIELD_HASH[seed]
+    assert content_hash(yld.make_process_data(seed=seed)) == YIELD_HASH[seed]
 
 
 def test_yield_wide_imbalanced_and_messy(yld: ModuleType) -> None:
@@ -162,9 +134,9 @@ SURFACE_HASH = {
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_surface_content_hash(surface: ModuleType, seed: int) -> None:
+def test_surfacecontent_hash(surface: ModuleType, seed: int) -> None:
     assert surface.DATA_VERSION == "1"
-    assert _arrays_hash(*surface.make_surface_images(seed=seed)) == SURFACE_HASH[seed]
+    assert content_hash(*surface.make_surface_images(seed=seed)) == SURFACE_HASH[seed]
 
 
 def test_surface_images_and_balance(surface: ModuleType) -> None:

@@ -6,42 +6,23 @@ generating process must bump DATA_VERSION and re-record the hashes here.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 
-SOURCE = Path(__file__).resolve().parents[2] / "courses" / "retail" / "source"
-
-
-def _load(assignment: str) -> ModuleType:
-    """Import ``courses/retail/source/<assignment>/data_gen.py`` under a unique name."""
-    path = SOURCE / assignment / "data_gen.py"
-    spec = importlib.util.spec_from_file_location(f"retail_{assignment}_data_gen", path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _digest(frame: pd.DataFrame) -> str:
-    return hashlib.sha256(
-        pd.util.hash_pandas_object(frame, index=True).values.tobytes()
-    ).hexdigest()
+from tests.unit.course_data import content_hash, load_generator
 
 
 @pytest.fixture(scope="module")
 def demand() -> ModuleType:
-    return _load("demand_forecasting")
+    return load_generator("retail", "demand_forecasting")
 
 
 @pytest.fixture(scope="module")
 def reco() -> ModuleType:
-    return _load("recommendation")
+    return load_generator("retail", "recommendation")
 
 
 SALES_HASHES = {
@@ -59,16 +40,16 @@ ITEM_HASHES = {
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_sales_content_hash(demand: ModuleType, seed: int) -> None:
+def test_salescontent_hash(demand: ModuleType, seed: int) -> None:
     assert demand.DATA_VERSION == "1"
-    assert _digest(demand.make_sales(seed=seed)) == SALES_HASHES[seed]
+    assert content_hash(demand.make_sales(seed=seed)) == SALES_HASHES[seed]
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_interactions_content_hash(reco: ModuleType, seed: int) -> None:
+def test_interactionscontent_hash(reco: ModuleType, seed: int) -> None:
     assert reco.DATA_VERSION == "1"
-    assert _digest(reco.make_interactions(seed=seed)) == INTERACTION_HASHES[seed]
-    assert _digest(reco.make_items(seed=seed)) == ITEM_HASHES[seed]
+    assert content_hash(reco.make_interactions(seed=seed)) == INTERACTION_HASHES[seed]
+    assert content_hash(reco.make_items(seed=seed)) == ITEM_HASHES[seed]
 
 
 def test_sales_shape_keys_and_determinism(demand: ModuleType) -> None:

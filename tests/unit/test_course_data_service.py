@@ -6,42 +6,23 @@ generating process must bump DATA_VERSION and re-record the hashes here.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 
-SOURCE = Path(__file__).resolve().parents[2] / "courses" / "service" / "source"
-
-
-def _load(assignment: str) -> ModuleType:
-    """Import ``courses/service/source/<assignment>/data_gen.py`` under a unique name."""
-    path = SOURCE / assignment / "data_gen.py"
-    spec = importlib.util.spec_from_file_location(f"service_{assignment}_data_gen", path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _digest(frame: pd.DataFrame) -> str:
-    return hashlib.sha256(
-        pd.util.hash_pandas_object(frame, index=True).values.tobytes()
-    ).hexdigest()
+from tests.unit.course_data import content_hash, load_generator
 
 
 @pytest.fixture(scope="module")
 def churn() -> ModuleType:
-    return _load("churn_prediction")
+    return load_generator("service", "churn_prediction")
 
 
 @pytest.fixture(scope="module")
 def reviews() -> ModuleType:
-    return _load("review_sentiment")
+    return load_generator("service", "review_sentiment")
 
 
 CHURN_HASHES = {
@@ -55,15 +36,15 @@ REVIEW_HASHES = {
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_churn_content_hash(churn: ModuleType, seed: int) -> None:
+def test_churncontent_hash(churn: ModuleType, seed: int) -> None:
     assert churn.DATA_VERSION == "1"
-    assert _digest(churn.make_customers(seed=seed)) == CHURN_HASHES[seed]
+    assert content_hash(churn.make_customers(seed=seed)) == CHURN_HASHES[seed]
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_review_content_hash(reviews: ModuleType, seed: int) -> None:
+def test_reviewcontent_hash(reviews: ModuleType, seed: int) -> None:
     assert reviews.DATA_VERSION == "1"
-    assert _digest(reviews.make_reviews(seed=seed)) == REVIEW_HASHES[seed]
+    assert content_hash(reviews.make_reviews(seed=seed)) == REVIEW_HASHES[seed]
 
 
 def test_churn_sizes_and_determinism(churn: ModuleType) -> None:

@@ -8,47 +8,23 @@ reference figures and thresholds of its notebook, and record the new hash.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 
-SOURCE = Path(__file__).resolve().parents[2] / "courses" / "shipbuilding" / "source"
-
-
-def _load(assignment: str) -> ModuleType:
-    """Import ``<assignment>/data_gen.py`` under a unique module name."""
-    path = SOURCE / assignment / "data_gen.py"
-    spec = importlib.util.spec_from_file_location(f"shipbuilding_{assignment}_data_gen", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _content_hash(*parts: np.ndarray | pd.DataFrame) -> str:
-    """sha256 over arrays (raw bytes) and frames (row hashes, index included), in order."""
-    digest = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, pd.DataFrame):
-            digest.update(pd.util.hash_pandas_object(part, index=True).values.tobytes())
-        else:
-            digest.update(np.ascontiguousarray(part).tobytes())
-    return digest.hexdigest()
+from tests.unit.course_data import content_hash, load_generator
 
 
 @pytest.fixture(scope="module")
 def weld() -> ModuleType:
-    return _load("weld_radiograph_cnn")
+    return load_generator("shipbuilding", "weld_radiograph_cnn")
 
 
 @pytest.fixture(scope="module")
 def vib() -> ModuleType:
-    return _load("vibration_anomaly")
+    return load_generator("shipbuilding", "vibration_anomaly")
 
 
 # --- weld_radiograph_cnn ------------------------------------------------------------------------
@@ -60,9 +36,9 @@ WELD_HASH = {
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_weld_content_hash(weld: ModuleType, seed: int) -> None:
+def test_weldcontent_hash(weld: ModuleType, seed: int) -> None:
     assert weld.DATA_VERSION == "1"
-    assert _content_hash(*weld.make_weld_patches(seed=seed)) == WELD_HASH[seed]
+    assert content_hash(*weld.make_weld_patches(seed=seed)) == WELD_HASH[seed]
 
 
 def test_weld_patches_classes_and_films(weld: ModuleType) -> None:
@@ -101,9 +77,9 @@ VIB_HASH = {
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_vibration_content_hash(vib: ModuleType, seed: int) -> None:
+def test_vibrationcontent_hash(vib: ModuleType, seed: int) -> None:
     assert vib.DATA_VERSION == "1"
-    assert _content_hash(*vib.make_vibration(seed=seed)) == VIB_HASH[seed]
+    assert content_hash(*vib.make_vibration(seed=seed)) == VIB_HASH[seed]
 
 
 def test_vibration_fleet_and_labels(vib: ModuleType) -> None:

@@ -6,42 +6,23 @@ generating process must bump DATA_VERSION and re-record the hashes here.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pandas as pd
 import pytest
 
-SOURCE = Path(__file__).resolve().parents[2] / "courses" / "telecom" / "source"
-
-
-def _load(assignment: str) -> ModuleType:
-    """Import ``courses/telecom/source/<assignment>/data_gen.py`` under a unique name."""
-    path = SOURCE / assignment / "data_gen.py"
-    spec = importlib.util.spec_from_file_location(f"telecom_{assignment}_data_gen", path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _digest(frame: pd.DataFrame) -> str:
-    return hashlib.sha256(
-        pd.util.hash_pandas_object(frame, index=True).values.tobytes()
-    ).hexdigest()
+from tests.unit.course_data import content_hash, load_generator
 
 
 @pytest.fixture(scope="module")
 def traffic() -> ModuleType:
-    return _load("traffic_forecasting")
+    return load_generator("telecom", "traffic_forecasting")
 
 
 @pytest.fixture(scope="module")
 def anomaly() -> ModuleType:
-    return _load("network_anomaly")
+    return load_generator("telecom", "network_anomaly")
 
 
 TRAFFIC_HASHES = {
@@ -55,15 +36,15 @@ KPI_HASHES = {
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_traffic_content_hash(traffic: ModuleType, seed: int) -> None:
+def test_trafficcontent_hash(traffic: ModuleType, seed: int) -> None:
     assert traffic.DATA_VERSION == "1"
-    assert _digest(traffic.make_traffic(seed=seed)) == TRAFFIC_HASHES[seed]
+    assert content_hash(traffic.make_traffic(seed=seed)) == TRAFFIC_HASHES[seed]
 
 
 @pytest.mark.parametrize("seed", [0, 1])
-def test_kpi_content_hash(anomaly: ModuleType, seed: int) -> None:
+def test_kpicontent_hash(anomaly: ModuleType, seed: int) -> None:
     assert anomaly.DATA_VERSION == "1"
-    assert _digest(anomaly.make_kpis(seed=seed)) == KPI_HASHES[seed]
+    assert content_hash(anomaly.make_kpis(seed=seed)) == KPI_HASHES[seed]
 
 
 def test_unknown_size_is_rejected(traffic: ModuleType, anomaly: ModuleType) -> None:
