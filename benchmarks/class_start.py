@@ -17,13 +17,13 @@ one after the other. For each:
 - scheduled_wait_s (aione): median seconds from a learner's spawn request to a ready server.
 
 aione runs with ``spawner.max_servers`` set to the class size + 5 (its default capacity,
-90% of memory / the 2G memory limit, would refuse a class larger than ~10 on 24 GiB).
+90% of memory / 512 MiB, is ~43 servers on 24 GiB).
 The session's start is set from the single-start time measured first:
 ceil(N / cores) x p50 x 1.5 + 15 s ahead (``prestart_s`` says how long the pre-start took,
 ``lead_s`` what was given). Prints one JSON object.
 
 Usage: .venv/bin/python benchmarks/class_start.py [--class-size 60] [--repeats 5]
-Memory: each idle learner server takes ~150 MB; 60 learners stay well under 24 GiB.
+Memory: each idle learner server takes ~115 MB; 60 learners stay well under 24 GiB.
 """
 
 from __future__ import annotations
@@ -254,9 +254,9 @@ def run(kind: str, n: int, repeats: int, spread: float) -> dict[str, Any]:
         if kind == "stock":
             hub = HubProcess(Path(tmp), stock_config=STOCK_CONFIG)
         else:
-            # aione's default capacity (90% of the host's memory / spawner.mem_limit, 2G)
-            # refuses a class larger than ~10 on 24 GiB; an operator sizing the host for
-            # a class sets spawner.max_servers (idle servers take ~135 MB each).
+            # aione's default capacity (90% of the host's memory / 512 MiB) is ~43 on
+            # 24 GiB; an operator sizing the host for a class of 60 sets
+            # spawner.max_servers (idle servers take ~115 MB each).
             hub = HubProcess(Path(tmp), {"spawner": {"max_servers": n + 5}})
         try:
             hub.start(timeout=180)

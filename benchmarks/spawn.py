@@ -44,8 +44,9 @@ def idle_rss_mb(hub: HubProcess) -> float:
     time.sleep(5)
     totals = []
     for container in hub.containers():
-        processes = container.top(ps_args="-o rss")["Processes"] or []
-        totals.append(sum(int(row[0]) for row in processes) / 1024)
+        top = container.top(ps_args="-o pid,rss")  # docker top needs the pid column
+        rss = top["Titles"].index("RSS")
+        totals.append(sum(int(row[rss]) for row in top["Processes"] or []) / 1024)
     return round(statistics.mean(totals), 1) if totals else 0.0
 
 

@@ -19,6 +19,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -221,3 +222,21 @@ class HubProcess:
                 v.remove(force=True)
         for n in self.docker.networks.list(names=[f"{self.prefix}-net"]):
             n.remove()
+
+
+@contextlib.contextmanager
+def module_hub(
+    tmp: Path, failures: Any, extra_settings: dict[str, Any] | None = None
+) -> Iterator[HubProcess]:
+    """A started hub shared by a module's tests: ``failures`` is pytest's session
+    (``request.session``); when a test failed meanwhile, the hub's and its containers'
+    logs are printed before everything is removed."""
+    proc = HubProcess(tmp, extra_settings)
+    failed = failures.testsfailed
+    try:
+        proc.start()
+        yield proc
+    finally:
+        if failures.testsfailed > failed:
+            proc.dump_logs()
+        proc.cleanup()

@@ -62,3 +62,21 @@ def test_demo_learner_runs_a_cell_in_korean_jupyterlab(
         output.wait_for()
         assert "20 한글" in output.inner_text()
         page.screenshot(path=str(tmp_path / "jupyterlab.png"))
+
+        # nbgrader's Assignments panel loads its server side at this first request
+        # (graders.exchange.lazy_nbgrader) and lists what the exchange holds.
+        page.keyboard.press("Control+Shift+C")
+        palette = page.locator(".lm-CommandPalette-input").first
+        palette.wait_for()
+        palette.fill("Assignment List")
+        page.keyboard.press("Enter")
+        panel = page.locator("#nbgrader-assignment-list")
+        panel.wait_for()
+        panel.locator("#released_assignments_list_loading").wait_for(state="hidden")
+        assert not panel.locator("#released_assignments_list_error").is_visible()
+        released = panel.locator("#released_assignments_list")
+        assert "There are no assignments to fetch" in released.inner_text()
+        page.screenshot(path=str(tmp_path / "assignments.png"))
+    (server,) = [c for c in demo_hub.containers() if c.labels["aione.user"] == "demo-learner1"]
+    log = server.logs().decode(errors="replace")
+    assert "Loading nbgrader.server_extensions.assignment_list at its first request" in log

@@ -14,7 +14,7 @@ import requests
 from hub.accounts import AccountStore
 from hub.cli import main
 from hub.cohorts import read_gradebook
-from tests.hubproc import HubProcess, free_port
+from tests.hubproc import HubProcess, free_port, module_hub
 
 pytestmark = [pytest.mark.docker]
 
@@ -26,18 +26,9 @@ MUTATING = re.compile(r"\] \d{3} (POST|PUT|PATCH|DELETE) /hub/api/\S+ \(aione-au
 def hub(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[HubProcess]:
-    proc = HubProcess(
-        tmp_path_factory.mktemp("cohorts"),
-        {"courses": [{"id": "mfg-2026"}, {"id": "ai-basics"}]},
-    )
-    failed = request.session.testsfailed
-    try:
-        proc.start()
+    settings = {"courses": [{"id": "mfg-2026"}, {"id": "ai-basics"}]}
+    with module_hub(tmp_path_factory.mktemp("cohorts"), request.session, settings) as proc:
         yield proc
-    finally:
-        if request.session.testsfailed > failed:
-            proc.dump_logs()
-        proc.cleanup()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 
 from hub.accounts import AccountStore
 from hub.cli import main
-from tests.hubproc import HubProcess
+from tests.hubproc import HubProcess, module_hub
 
 pytestmark = [pytest.mark.docker]
 
@@ -28,27 +28,31 @@ def hub(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[HubProcess]:
     tmp = tmp_path_factory.mktemp("rbac")
-    proc = HubProcess(tmp, {"courses": [{"id": A}, {"id": B}], "hub": {"admin_users": ["root"]}})
-    failed = request.session.testsfailed
+    settings = {"courses": [{"id": A}, {"id": B}], "hub": {"admin_users": ["root"]}}
     mp = pytest.MonkeyPatch()
     try:
-        proc.start()
-        roster = tmp / "roster.csv"
-        roster.write_text(ROSTER)
-        mp.setenv("AIONE_API_TOKEN", proc.token)
-        argv = ["cohort", "--config", str(proc.config), "import", str(roster), "--cohort", "rbac"]
-        assert main([*argv, "--passwords-file", str(tmp / "pw.csv")]) == 0
-        # learner-a has chosen a password, so their server may start
-        AccountStore(proc.state_dir / "accounts.sqlite").set_password(
-            "learner-a", "a-chosen-password", must_change=False
-        )
-        proc.spawn("learner-a")
-        yield proc
+        with module_hub(tmp, request.session, settings) as proc:
+            roster = tmp / "roster.csv"
+            roster.write_text(ROSTER)
+            mp.setenv("AIONE_API_TOKEN", proc.token)
+            argv = [
+                "cohort",
+                "--config",
+                str(proc.config),
+                "import",
+                str(roster),
+                "--cohort",
+                "rbac",
+            ]
+            assert main([*argv, "--passwords-file", str(tmp / "pw.csv")]) == 0
+            # learner-a has chosen a password, so their server may start
+            AccountStore(proc.state_dir / "accounts.sqlite").set_password(
+                "learner-a", "a-chosen-password", must_change=False
+            )
+            proc.spawn("learner-a")
+            yield proc
     finally:
         mp.undo()
-        if request.session.testsfailed > failed:
-            proc.dump_logs()
-        proc.cleanup()
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,10 @@ schedule decisions as pure functions, the store and the CLI's refusals."""
 
 from __future__ import annotations
 
-import json
 import stat
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,10 +17,8 @@ from traitlets.config import Config
 from hub import cli
 from hub.configure import Runtime, apply
 from hub.errors import SessionError, SettingsError
-from hub.hubapi import HubClient
 from hub.sessions import (
     ENDED,
-    MISSED,
     OURS,
     PENDING,
     SCHEDULED,
@@ -50,7 +45,6 @@ from hub.sessions import (
     update_sessions,
     validate_new,
 )
-from hub.sessions_service import ServiceOptions, SessionService
 from hub.settings import load_settings
 
 NINE = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # 09:00 in Seoul
@@ -381,231 +375,6 @@ def test_cli_refuses_bad_input_in_one_line(
         not (state / "sessions.sqlite").exists()
         or not SessionStore(state / "sessions.sqlite").sessions()
     )
-
-
-# --- the service against a small stand-in for the hub's REST API --------------------
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-class FakeHub:
-    """The few JupyterHub REST endpoints the service uses, in a thread. A start
-    takes ``delay`` seconds (its activity is the ``clock``'s time then). Users in
-    ``refuse`` get 403, in ``full`` 503 (host full), in ``broken`` a start that fails.
-    Records the most starts pending at once and every stop."""
-
-    def __init__(self, users: dict[str, bool], groups: dict[str, list[str]], clock: Clock) -> None:
-        self.clock = clock
-        self.servers: dict[str, dict[str, object]] = {
-            u: {"ready": True, "pending": None, "last_activity": _z(clock.now)}
-            for u, running in users.items()
-            if running
-        }
-        self.users, self.groups = set(users), groups
-        self.refuse: set[str] = set()
-        self.full: set[str] = set()
-        self.broken: set[str] = set()
-        self.delay = 0.05
-        self.pending = self.most_pending = 0
-        self.posts: list[str] = []
-        self.stops: list[str] = []
-        self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def _handler(self) -> type[BaseHTTPRequestHandler]:
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _send(self, status: int, body: object = None) -> None:
-                raw = json.dumps(body).encode() if body is not None else b""
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def do_GET(self) -> None:
-                parts = self.path.split("?")[0].split("/")[3:]
-                if parts[0] == "groups" and parts[1] in fake.groups:
-                    return self._send(200, {"name": parts[1], "users": fake.groups[parts[1]]})
-                if parts[0] == "users" and parts[1] in fake.users:
-                    with fake.lock:
-                        server = fake.servers.get(parts[1])
-                        servers = {"": dict(server)} if server else {}
-                    return self._send(200, {"name": parts[1], "servers": servers})
-                self._send(404, {"status": 404, "message": "Not Found"})
-
-            def do_POST(self) -> None:
-                user = self.path.split("/")[4]
-                fake.posts.append(user)
-                if user in fake.refuse:
-                    return self._send(403, {"status": 403, "message": "Your access has ended"})
-                if user in fake.full:
-                    return self._send(503, {"status": 503, "message": "This host is full"})
-                with fake.lock:
-                    if user in fake.servers:
-                        return self._send(400, {"message": f"{user} is already running"})
-                    fake.servers[user] = {"ready": False, "pending": "spawn"}
-                    fake.pending += 1
-                    fake.most_pending = max(fake.most_pending, fake.pending)
-                threading.Timer(fake.delay, fake._finish, (user,)).start()
-                self._send(202)
-
-            def do_DELETE(self) -> None:
-                user = self.path.split("/")[4]
-                with fake.lock:
-                    fake.stops.append(user)
-                    fake.servers.pop(user, None)
-                self._send(204)
-
-        return Handler
-
-    def _finish(self, user: str) -> None:
-        with self.lock:
-            self.pending -= 1
-            if user in self.broken:
-                self.servers.pop(user, None)
-            else:
-                self.servers[user] = {
-                    "ready": True,
-                    "pending": None,
-                    "last_activity": _z(self.clock.now),
-                }
-
-    def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-def _z(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-@pytest.fixture
-def service_for(tmp_path: Path) -> Iterator[Callable[..., tuple[SessionService, FakeHub, Clock]]]:
-    made: list[tuple[SessionService, FakeHub]] = []
-
-    def make(
-        users: dict[str, bool], members: list[str], concurrency: int = 2, attempts: int = 2
-    ) -> tuple[SessionService, FakeHub, Clock]:
-        clock = Clock(NINE - timedelta(minutes=10))
-        fake = FakeHub(users, {"cohort-acme-2026": members}, clock)
-        options = ServiceOptions(
-            concurrency=concurrency, attempts=attempts, start_timeout=10, poll=0.01
-        )
-        store = SessionStore(tmp_path / f"s{len(made)}.sqlite")
-        service = SessionService(store, lambda: HubClient(fake.url, "t"), options, clock)
-        made.append((service, fake))
-        return service, fake, clock
-
-    yield make
-    for service, fake in made:
-        service.stopping.set()
-        service._pool.shutdown(wait=True)
-        fake.close()
-
-
-def _tick_until(service: SessionService, session_id: int, state: str) -> None:
-    deadline = time.monotonic() + 10
-    while service.store.get(session_id).state != state:
-        assert time.monotonic() < deadline, f"session {session_id} never became {state}"
-        service.tick()
-        time.sleep(0.02)
-
-
-def test_service_starts_members_a_few_at_a_time_and_stops_only_its_own(
-    service_for: Callable[..., tuple[SessionService, FakeHub, Clock]],
-) -> None:
-    users = {n: n == "dee" for n in ("ann", "bob", "cy", "dee", "eve", "fay", "gus")}
-    service, fake, clock = service_for(users, list(users))
-    fake.refuse.add("eve")
-    fake.full.add("gus")
-    fake.broken.add("fay")
-    fake.delay = 0.5  # long enough for starts to overlap
-    s = service.store.add("acme-2026", NINE, NINE + timedelta(minutes=90), timedelta(minutes=10))
-    clock.now = NINE - timedelta(minutes=11)
-    service.tick()
-    assert service.store.get(s.id).state == SCHEDULED and not fake.posts, "not before the lead"
-    clock.now = NINE - timedelta(minutes=10)
-    _tick_until(service, s.id, STARTED)
-    assert fake.most_pending == 2, "at most `concurrency` starts at once"
-    assert service.store.counts(s.id) == {
-        OURS: 3,
-        THEIRS: 1,
-        "refused": 2,
-        "failed": 1,
-    }
-    assert fake.posts.count("fay") == 2, "a failed start is tried again"
-    assert fake.posts.count("eve") == fake.posts.count("gus") == 1, "refusals are not"
-    assert "dee" not in fake.posts
-
-    fake.servers["ann"]["last_activity"] = _z(NINE + timedelta(minutes=85))  # still working
-    clock.now = NINE + timedelta(minutes=90)
-    service.tick()
-    assert service.store.get(s.id).state == ENDED
-    assert sorted(fake.stops) == ["bob", "cy"], "ann is in use, dee's is her own"
-    outcomes = {r.username: r.outcome for r in service.store.servers(s.id)}
-    assert outcomes["ann"] == "kept" and outcomes["bob"] == "stopped"
-    assert outcomes["dee"] == THEIRS
-
-
-def test_cancelled_session_stops_what_it_started(
-    service_for: Callable[..., tuple[SessionService, FakeHub, Clock]],
-) -> None:
-    service, fake, clock = service_for({"ann": False, "bob": False}, ["ann", "bob"])
-    s = service.store.add("acme-2026", NINE, NINE + timedelta(minutes=90), timedelta(minutes=10))
-    _tick_until(service, s.id, STARTED)
-    service.store.cancel(s.id)
-    service.tick()
-    assert service.store.get(s.id).state == ENDED and sorted(fake.stops) == ["ann", "bob"]
-    assert "cancelled" in service.store.get(s.id).note
-
-
-def test_overlapping_session_takes_the_server_over(
-    service_for: Callable[..., tuple[SessionService, FakeHub, Clock]],
-) -> None:
-    service, fake, clock = service_for({"ann": False}, ["ann"])
-    first = service.store.add(
-        "acme-2026", NINE, NINE + timedelta(minutes=90), timedelta(minutes=10)
-    )
-    second = service.store.add(
-        "acme-2026", NINE + timedelta(minutes=90), NINE + timedelta(hours=3), timedelta(minutes=20)
-    )
-    _tick_until(service, first.id, STARTED)
-    clock.now = NINE + timedelta(minutes=75)
-    _tick_until(service, second.id, STARTED)
-    assert service.store.counts(second.id) == {THEIRS: 1}
-    clock.now = NINE + timedelta(minutes=90)
-    service.tick()
-    assert service.store.get(first.id).state == ENDED and fake.stops == [], "handed over"
-    assert service.store.counts(second.id) == {OURS: 1}
-    clock.now = NINE + timedelta(hours=3)
-    service.tick()
-    assert fake.stops == ["ann"]
-
-
-def test_sessions_that_cannot_run_are_marked_missed(
-    service_for: Callable[..., tuple[SessionService, FakeHub, Clock]],
-) -> None:
-    service, fake, clock = service_for({"ann": False}, ["ann"])
-    gone = service.store.add("acme-2026", NINE, NINE + timedelta(minutes=5), timedelta(0))
-    unknown = service.store.add("nobody", NINE, NINE + timedelta(hours=1), timedelta(minutes=10))
-    clock.now = NINE + timedelta(minutes=5)
-    service.tick()
-    assert service.store.get(gone.id).state == MISSED
-    assert service.store.get(unknown.id).state == MISSED
-    assert "no group cohort-nobody" in service.store.get(unknown.id).note
-    assert not fake.posts
 
 
 def test_sessions_section_in_the_settings_file(tmp_path: Path) -> None:
