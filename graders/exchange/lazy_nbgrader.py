@@ -51,18 +51,21 @@ class LazyExtensions(routing.Router):
         self.router: routing.RuleRouter | None = None
 
     def load(self) -> routing.RuleRouter:
-        """Import and load the extensions once (on the server's event loop thread)."""
+        """Import and load the extensions once (on the server's event loop thread). When
+        one fails, its error reaches the request that triggered the load (and the
+        server's log); what did load stays, and no later request tries again."""
         if self.router is None:
-            web_app = self.serverapp.web_app
-            rules = web_app.default_router.rules
+            rules = self.serverapp.web_app.default_router.rules
             before = {id(rule) for rule in rules}
-            for name in self.modules:
-                self.serverapp.log.info("Loading %s at its first request", name)
-                importlib.import_module(name).load_jupyter_server_extension(self.serverapp)
-            added = [rule for rule in rules if id(rule) not in before]
-            for rule in added:
-                rules.remove(rule)
-            self.router = routing.RuleRouter(added)
+            try:
+                for name in self.modules:
+                    self.serverapp.log.info("Loading %s at its first request", name)
+                    importlib.import_module(name).load_jupyter_server_extension(self.serverapp)
+            finally:
+                added = [rule for rule in rules if id(rule) not in before]
+                for rule in added:
+                    rules.remove(rule)
+                self.router = routing.RuleRouter(added)
         return self.router
 
     def find_handler(
