@@ -201,6 +201,14 @@ class HubProcess:
             time.sleep(0.5)
         raise TimeoutError(f"{name}'s server did not stop in {timeout} s")
 
+    def servers(self) -> dict[str, dict[str, Any]]:
+        """The default servers the hub has (running, starting or stopping), by user."""
+        return {
+            u["name"]: u["servers"][""]
+            for u in self.api("GET", "/users?state=active")
+            if u["servers"].get("")
+        }
+
     def containers(self) -> list[Any]:
         return [c for c in self.docker.containers.list(all=True) if c.name.startswith(self.prefix)]
 

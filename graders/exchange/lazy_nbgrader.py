@@ -45,9 +45,8 @@ class LazyExtensions(routing.Router):
     #: answers no method itself. nbgrader's handlers are checked when its loaders add them.
     SUPPORTED_METHODS: tuple[str, ...] = ()
 
-    def __init__(self, serverapp: Any, modules: tuple[str, ...] = EXTENSIONS) -> None:
+    def __init__(self, serverapp: Any) -> None:
         self.serverapp = serverapp
-        self.modules = modules
         self.router: routing.RuleRouter | None = None
 
     def load(self) -> routing.RuleRouter:
@@ -58,7 +57,7 @@ class LazyExtensions(routing.Router):
             rules = self.serverapp.web_app.default_router.rules
             before = {id(rule) for rule in rules}
             try:
-                for name in self.modules:
+                for name in EXTENSIONS:
                     self.serverapp.log.info("Loading %s at its first request", name)
                     importlib.import_module(name).load_jupyter_server_extension(self.serverapp)
             finally:

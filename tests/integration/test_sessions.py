@@ -10,7 +10,6 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -31,10 +30,6 @@ def _aione(*args: str) -> tuple[int, str, str]:
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = cli.main(["session", *args])
     return code, out.getvalue(), err.getvalue()
-
-
-def _servers(hub: HubProcess) -> dict[str, dict[str, Any]]:
-    return {u["name"]: u["servers"][""] for u in hub.api("GET", "/users") if u["servers"].get("")}
 
 
 def _until(what: str, check: Callable[[], bool], deadline: datetime) -> None:
@@ -64,7 +59,7 @@ def test_cohort_servers_start_before_the_session_and_stop_after(
     threading.Thread(target=hub.api, args=("POST", f"/users/{OWN_SERVER}/server")).start()
     _until(
         f"{OWN_SERVER}'s own start is under way",
-        lambda: OWN_SERVER in _servers(hub),
+        lambda: OWN_SERVER in hub.servers(),
         datetime.now(UTC) + timedelta(seconds=20),
     )
 
@@ -82,7 +77,7 @@ def test_cohort_servers_start_before_the_session_and_stop_after(
     assert code == 1 and "no cohort no-such-cohort" in err
     _until(
         "the service starts every member's server before the session",
-        lambda: all(_servers(hub).get(u, {}).get("ready") for u in SERVICE_STARTS),
+        lambda: all(hub.servers().get(u, {}).get("ready") for u in SERVICE_STARTS),
         starts_at,
     )
     _until("the session is marked started", lambda: _session(hub)[0] == "started", starts_at)
@@ -100,7 +95,7 @@ def test_cohort_servers_start_before_the_session_and_stop_after(
 
     _until(
         "the servers the service started are stopped after the session",
-        lambda: set(_servers(hub)) == {OWN_SERVER},
+        lambda: set(hub.servers()) == {OWN_SERVER},
         ends_at + timedelta(seconds=45),
     )
     _until(

@@ -23,7 +23,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -162,20 +161,11 @@ def lab_for(hub: HubProcess, tmp_path: Path) -> Iterator[Callable[..., Lab]]:
         service._pool.shutdown(wait=True)
     for client in clients:
         client.close()
-    for name in _servers(hub):
+    for name in hub.servers():
         hub.stop_server(name)
 
 
 # --- reading the real hub -------------------------------------------------------------
-
-
-def _servers(hub: HubProcess) -> dict[str, dict[str, Any]]:
-    """The default servers the hub has (running, starting or stopping), by user."""
-    return {
-        u["name"]: u["servers"][""]
-        for u in hub.api("GET", "/users?state=active")
-        if u["servers"].get("")
-    }
 
 
 def _calls(hub: HubProcess, method: str, user: str) -> list[int]:
@@ -228,7 +218,7 @@ def most_pending(hub: HubProcess, users: list[str]) -> Iterator[Sampler]:
     def sample() -> None:
         while not done.is_set():
             try:
-                servers = _servers(hub)
+                servers = hub.servers()
             except Exception as err:  # reported by the test, not lost in the thread
                 errors.append(err)
                 return
@@ -256,21 +246,21 @@ def test_service_starts_members_a_few_at_a_time_and_stops_only_its_own(
     members = ["ann", "bob", "cy", "dee"]
     _members(hub, "acme-2026", members)
     hub.spawn("dee")  # her own server, running before the lead time
-    dee_started = _servers(hub)["dee"]["started"]
+    dee_started = hub.servers()["dee"]["started"]
     lab = lab_for(concurrency=2)
     s = lab.add("acme-2026", minutes=20)
 
     lab.at(-11)
     lab.service.tick()
     assert lab.store.get(s.id).state == SCHEDULED, "not before the lead"
-    assert set(_servers(hub)) == {"dee"}
+    assert set(hub.servers()) == {"dee"}
     lab.at(-10)
     with most_pending(hub, members) as sampled:
         lab.tick_until(s.id, STARTED)
     assert sampled.samples > 10
     assert sampled.most == 2, "at most `concurrency` starts at once, and that many"
     assert lab.store.counts(s.id) == {OURS: 3, THEIRS: 1}
-    servers = _servers(hub)
+    servers = hub.servers()
     assert all(servers[u]["ready"] for u in members), servers
     for u in ("ann", "bob", "cy"):
         assert len(_settled_calls(hub, "POST", u, 1)) == 1, u
@@ -287,7 +277,7 @@ def test_service_starts_members_a_few_at_a_time_and_stops_only_its_own(
     lab.at(20)
     lab.service.tick()
     assert lab.store.get(s.id).state == ENDED
-    _until("bob's and cy's servers stop", lambda: set(_servers(hub)) == {"ann", "dee"})
+    _until("bob's and cy's servers stop", lambda: set(hub.servers()) == {"ann", "dee"})
     outcomes = lab.outcomes(s.id)
     assert outcomes == {"ann": KEPT, "bob": STOPPED, "cy": STOPPED, "dee": THEIRS}
     for u in ("bob", "cy"):
@@ -295,7 +285,7 @@ def test_service_starts_members_a_few_at_a_time_and_stops_only_its_own(
     assert _calls(hub, "DELETE", "ann") == [], "ann is in use"
     assert _calls(hub, "DELETE", "dee") == [], "dee's server is her own"
     assert len(_calls(hub, "POST", "dee")) == 1
-    assert _servers(hub)["dee"]["started"] == dee_started, "the same server, untouched"
+    assert hub.servers()["dee"]["started"] == dee_started, "the same server, untouched"
 
 
 def test_refused_full_and_failed_starts_are_recorded(
@@ -324,7 +314,7 @@ def test_refused_full_and_failed_starts_are_recorded(
     assert "access to this hub has ended" in rows["uma"].detail, rows["uma"]
     assert "This host is full" in rows["wes"].detail and f"of {MAX_SERVERS}" in rows["wes"].detail
     assert rows["oli"].attempts == 2
-    assert set(_servers(hub)) == {"pia", "ria", "sam", "tia"}
+    assert set(hub.servers()) == {"pia", "ria", "sam", "tia"}
 
     assert len(_settled_calls(hub, "POST", "oli", 2)) == 2, "a failed start is tried again"
     assert MISSING_IMAGE in hub.log()
@@ -340,13 +330,13 @@ def test_cancelled_session_stops_what_it_started(
     lab = lab_for()
     s = lab.add("lab-c")
     lab.tick_until(s.id, STARTED)
-    assert set(_servers(hub)) == {"kai", "lea"}
+    assert set(hub.servers()) == {"kai", "lea"}
     lab.store.cancel(s.id)
     lab.service.tick()
     assert lab.store.get(s.id).state == ENDED
     assert "cancelled" in lab.store.get(s.id).note
     assert lab.outcomes(s.id) == {"kai": STOPPED, "lea": STOPPED}
-    _until("the servers stop", lambda: not _servers(hub))
+    _until("the servers stop", lambda: not hub.servers())
     for u in ("kai", "lea"):
         assert len(_settled_calls(hub, "DELETE", u, 1)) == 1, u
 
@@ -359,7 +349,7 @@ def test_overlapping_session_takes_the_server_over(
     first = lab.add("lab-d", start=0, minutes=90, lead=10)
     second = lab.add("lab-d", start=90, minutes=90, lead=20)
     lab.tick_until(first.id, STARTED)
-    started = _servers(hub)["max"]["started"]
+    started = hub.servers()["max"]["started"]
     lab.at(75)
     lab.tick_until(second.id, STARTED)
     assert lab.store.counts(second.id) == {THEIRS: 1}
@@ -371,13 +361,13 @@ def test_overlapping_session_takes_the_server_over(
     assert lab.store.counts(second.id) == {OURS: 1}
     time.sleep(1)  # a stop would show in the hub's log by now
     assert _calls(hub, "DELETE", "max") == [], "handed over, not stopped"
-    assert _servers(hub)["max"]["started"] == started
+    assert hub.servers()["max"]["started"] == started
 
     lab.at(180)
     lab.service.tick()
     assert lab.store.get(second.id).state == ENDED
     assert lab.outcomes(second.id) == {"max": STOPPED}
-    _until("max's server stops", lambda: not _servers(hub))
+    _until("max's server stops", lambda: not hub.servers())
     assert len(_settled_calls(hub, "DELETE", "max", 1)) == 1
     assert len(_calls(hub, "POST", "max")) == 1, "started once for both sessions"
 
@@ -396,4 +386,4 @@ def test_sessions_that_cannot_run_are_marked_missed(
     assert "no group cohort-nobody" in lab.store.get(unknown.id).note
     assert lab.store.servers(gone.id) == [] and lab.store.servers(unknown.id) == []
     time.sleep(1)  # a start would show in the hub's log by now
-    assert _calls(hub, "POST", "ned") == [] and not _servers(hub)
+    assert _calls(hub, "POST", "ned") == [] and not hub.servers()
